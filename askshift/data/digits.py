@@ -1,0 +1,236 @@
+"""The `digits` world: reference splits, shift pairs and de-biased sets built from MNIST.
+
+Everything is a pure function of the raw arrays, the params and the seed. The shift pairs:
+- in-support (the reference training data itself is biased, the shifted test set breaks the
+  bias): spurious_tint, label_shift;
+- out-of-support (plain reference, only the test images change): unseen_tint, flip, pad,
+  photo_background;
+- natural-style (plain reference, other image sources): fonts, uci_digits;
+- mixture: plain test images plus out-of-support ones, membership known by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from askshift import shifts
+from askshift.data.readers import centre_by_mass, render_glyph
+from askshift.data.store import Dataset, concat
+
+NUM_CLASSES = 10
+CLASS_NAMES = tuple(str(d) for d in range(NUM_CLASSES))
+FONT_BOXES = (18, 20, 22)  # glyph heights like MNIST's 20 px box, +-10 %
+
+# Each shift pair: which reference variant its models are trained on and what kind it is.
+SHIFTS = {
+    "spurious_tint": ("spurious_tint", "in-support"),
+    "label_shift": ("label_shift", "in-support"),
+    "unseen_tint": ("plain", "out-of-support"),
+    "flip": ("plain", "out-of-support"),
+    "pad": ("plain", "out-of-support"),
+    "photo_background": ("plain", "out-of-support"),
+    "fonts": ("plain", "natural"),
+    "uci_digits": ("plain", "natural"),
+    "mixture": ("plain", "mixture"),
+}
+
+
+@dataclass
+class DigitsInputs:
+    mnist: tuple[np.ndarray, np.ndarray]        # (10000, 28, 28) uint8, labels
+    uci: tuple[np.ndarray, np.ndarray]          # (1797, 8, 8) uint8, labels
+    heldout_fonts: list                          # font files never used for pre-training
+    shift_photos: list[np.ndarray]               # photos never used for pre-training
+
+
+def to_rgb32(gray28: np.ndarray) -> np.ndarray:
+    """MNIST-style 28x28 grey -> 32x32 RGB by a 2-pixel black border (no resampling)."""
+    return shifts.gray_to_rgb(np.pad(gray28, ((0, 0), (2, 2), (2, 2))))
+
+
+def _table(labels, split, source, group=None, **attrs) -> pd.DataFrame:
+    labels = np.asarray(labels, np.int64)
+    meta = pd.DataFrame({
+        "index": np.arange(len(labels)), "label": labels,
+        "class_name": [CLASS_NAMES[i] for i in labels],
+        "group": labels if group is None else np.asarray(group, np.int64),
+        "split": np.broadcast_to(np.asarray(split, dtype=object), len(labels)).astype(str),
+        "source": np.broadcast_to(np.asarray(source, dtype=object), len(labels)).astype(str),
+    })
+    for k, v in attrs.items():
+        meta[k] = v
+    return meta
+
+
+def build_reference(mnist, cfg: dict, seed: int) -> Dataset:
+    """Stratified, seeded train / val / test split of the MNIST images, as 32x32 RGB."""
+    x, y = mnist
+    r = cfg["reference"]
+    idx = np.arange(len(y))
+    rest, test = train_test_split(idx, test_size=r["n_test"], stratify=y, random_state=seed)
+    train, val = train_test_split(rest, train_size=r["n_train"], test_size=r["n_val"],
+                                  stratify=y[rest], random_state=seed)
+    order = np.concatenate([train, val, test])
+    split = ["train"] * len(train) + ["val"] * len(val) + ["test"] * len(test)
+    meta = _table(y[order], split, "mnist", mnist_index=order)
+    return Dataset(to_rgb32(x[order]), meta)
+
+
+def _tinted(ds: Dataset, colour_idx: np.ndarray, colours: np.ndarray, strength: float) -> Dataset:
+    images = shifts.tint(ds.images, colours[colour_idx], strength)
+    meta = ds.meta.copy()
+    meta["tint"] = colour_idx
+    meta["tint_matches_label"] = colour_idx == ds.labels
+    meta["group"] = shifts.tint_groups(ds.labels, colour_idx)
+    return Dataset(images, meta)
+
+
+def _relabel_split(ds: Dataset, split: str) -> Dataset:
+    meta = ds.meta.copy()
+    meta["split"] = split
+    return Dataset(ds.images, meta)
+
+
+def _label_shifted(ds: Dataset, minority: list[int], p_minority: float, rng) -> Dataset:
+    keep = shifts.label_shift_indices(ds.labels, minority, p_minority, rng)
+    out = ds.select(keep)
+    out.meta["minority"] = np.isin(out.labels, minority)
+    out.meta["index"] = np.arange(len(out))
+    return out
+
+
+def _per_split(ds: Dataset, fn) -> Dataset:
+    return concat([fn(ds.split(s)) for s in ("train", "val", "test")])
+
+
+def render_font_digits(font_paths: list) -> Dataset:
+    """Every digit in every held-out font at a few glyph sizes, MNIST-style, 32x32 RGB."""
+    images, labels, sources = [], [], []
+    for path in font_paths:
+        for d in range(NUM_CLASSES):
+            for box in FONT_BOXES:
+                g = render_glyph(path, str(d), box=box)
+                if g is not None:
+                    images.append(g)
+                    labels.append(d)
+                    sources.append(f"font:{path.stem}")
+    if not images:
+        raise ValueError("no digit could be rendered from the held-out fonts")
+    return Dataset(to_rgb32(np.stack(images)), _table(labels, "test", sources))
+
+
+def uci_to_mnist(uci: np.ndarray) -> np.ndarray:
+    """8x8 UCI digits -> 20x20 box centred by mass on 28x28, like MNIST's own preprocessing."""
+    big = shifts.resize(shifts.gray_to_rgb(uci), 20)[..., 0]
+    return np.stack([centre_by_mass(im.astype(np.float64), 28) for im in big])
+
+
+def out_of_support(name: str, ds: Dataset, cfg: dict, colours, photos, rng) -> Dataset:
+    """Apply one out-of-support transform to a (plain) test set."""
+    meta = ds.meta.copy()
+    if name == "unseen_tint":
+        return _tinted(ds, shifts.random_tint_assignment(len(ds), NUM_CLASSES, rng),
+                       colours, cfg["tint_strength"])
+    if name == "flip":
+        images = shifts.vflip(ds.images)
+    elif name == "pad":
+        images = shifts.pad(ds.images, cfg["pad"]["pixels"], cfg["pad"]["value"])
+    elif name == "photo_background":
+        images = shifts.photo_background(ds.images, photos, rng)
+    else:
+        raise ValueError(f"unknown out-of-support shift {name!r}")
+    return Dataset(images, meta)
+
+
+def build_debiased_tint(plain_train: Dataset, base_per_class: int, colours, strength, rng) -> Dataset:
+    """Counterfactual re-tints: a few originals per class, each in every class colour, so the
+    tint is exactly uniform within every class and carries no label information."""
+    picks = np.concatenate([
+        rng.choice(np.flatnonzero(plain_train.labels == c), size=base_per_class, replace=False)
+        for c in range(NUM_CLASSES)])
+    base = plain_train.select(np.repeat(picks, NUM_CLASSES))
+    colour_idx = np.tile(np.arange(NUM_CLASSES), len(picks))
+    out = _tinted(base, colour_idx, colours, strength)
+    out.meta["index"] = np.arange(len(out))
+    out.meta["base_image"] = np.repeat(np.arange(len(picks)), NUM_CLASSES)
+    return _relabel_split(out, "train")
+
+
+def build_balanced_subset(train: Dataset, per_class: int, rng) -> Dataset:
+    """A small class-balanced subset (limited by the rarest class)."""
+    counts = np.bincount(train.labels, minlength=NUM_CLASSES)
+    k = min(per_class, int(counts.min()))
+    picks = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), size=k, replace=False)
+                            for c in range(NUM_CLASSES)])
+    out = train.select(np.sort(picks))
+    out.meta["index"] = np.arange(len(out))
+    return _relabel_split(out, "train")
+
+
+def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[str, Dataset]:
+    """Every dataset of the digits world except the pre-training corpus, keyed by name."""
+    rng = np.random.default_rng([seed, 2])
+    colours = shifts.class_colours(NUM_CLASSES, seed)
+    strength = cfg["tint_strength"]
+    plain = build_reference(inputs.mnist, cfg, seed)
+    test = plain.split("test")
+    out: dict[str, Dataset] = {"ref_plain": plain}
+
+    # in-support: the reference itself is biased, the shifted test set breaks the bias
+    p = cfg["spurious_tint"]["p"]
+    out["ref_spurious_tint"] = _per_split(plain, lambda d: _tinted(
+        d, shifts.spurious_tint_assignment(d.labels, NUM_CLASSES, p, rng), colours, strength))
+    out["shift_spurious_tint"] = _tinted(
+        test, shifts.random_tint_assignment(len(test), NUM_CLASSES, rng), colours, strength)
+
+    minority = sorted(rng.permutation(NUM_CLASSES)[: NUM_CLASSES // 2].tolist())
+    majority = sorted(set(range(NUM_CLASSES)) - set(minority))
+    pm = cfg["label_shift"]["p_minority"]
+    out["ref_label_shift"] = _per_split(plain, lambda d: _label_shifted(d, minority, pm, rng))
+    out["shift_label_shift"] = _label_shifted(test, majority, pm, rng)
+    # in the shifted set the roles are reversed: mark the reference's minority classes
+    out["shift_label_shift"].meta["minority"] = np.isin(out["shift_label_shift"].labels, minority)
+
+    # out-of-support: plain reference, only the test images change
+    for name in ("unseen_tint", "flip", "pad", "photo_background"):
+        out[f"shift_{name}"] = out_of_support(name, test, cfg, colours, inputs.shift_photos, rng)
+
+    # natural-style shifts of the plain reference
+    out["shift_fonts"] = render_font_digits(inputs.heldout_fonts)
+    ux, uy = inputs.uci
+    out["shift_uci_digits"] = Dataset(to_rgb32(uci_to_mnist(ux)), _table(uy, "test", "uci-digits"))
+
+    # mixture with known membership: disjoint test images, some made out-of-support
+    m = cfg["mixture"]
+    n = min(m["n"], len(test))
+    picks = rng.choice(len(test), size=n, replace=False)
+    n_out = int(round(m["out_fraction"] * n))
+    oos = out_of_support(m["out_of_support_shift"], test.select(picks[:n_out]), cfg, colours,
+                         inputs.shift_photos, rng)
+    ins = test.select(picks[n_out:])
+    mix = concat([Dataset(ins.images, ins.meta.assign(in_support=True)),
+                  Dataset(oos.images, oos.meta.assign(in_support=False))])
+    mix.meta = mix.meta.drop(columns=[c for c in ("tint", "tint_matches_label") if c in mix.meta])
+    mix.meta["group"] = mix.labels
+    out["shift_mixture"] = mix
+
+    # de-biased fine-tuning sets (small, non-diverse, de-biased by construction)
+    d = cfg["debiased"]
+    train = plain.split("train")
+    out["debiased_spurious_tint"] = build_debiased_tint(train, d["base_per_class"], colours, strength, rng)
+    out["debiased_label_shift"] = build_balanced_subset(
+        out["ref_label_shift"].split("train"), d["balanced_per_class"], rng)
+    out["debiased_plain"] = build_balanced_subset(train, d["balanced_per_class"], rng)
+    return out
+
+
+def shift_index(world: dict[str, Dataset]) -> dict:
+    """The (reference, shifted) pairs, for later stages: names of datasets, kind and metric."""
+    return {
+        name: {"reference": f"ref_{ref}", "shifted": f"shift_{name}", "kind": kind,
+               "debiased": f"debiased_{ref}"}
+        for name, (ref, kind) in SHIFTS.items()
+    }

@@ -1,0 +1,108 @@
+"""One curated dataset = uint8 images (N, H, W, 3) + a metadata table with one row per image.
+
+On disk: `<dir>/images.npy` and `<dir>/meta.parquet`. The metadata always has the columns
+index, label, class_name, group, split, source; more attribute columns may follow.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("index", "label", "class_name", "group", "split", "source")
+
+
+@dataclass
+class Dataset:
+    images: np.ndarray
+    meta: pd.DataFrame
+
+    def __post_init__(self):
+        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
+            raise ValueError(f"images: expected uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
+        if len(self.images) != len(self.meta):
+            raise ValueError(f"{len(self.images)} images but {len(self.meta)} metadata rows")
+        missing = [c for c in REQUIRED_COLUMNS if c not in self.meta.columns]
+        if missing:
+            raise ValueError(f"metadata lacks the column(s) {missing}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def select(self, mask_or_index) -> "Dataset":
+        idx = np.asarray(mask_or_index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return Dataset(self.images[idx], self.meta.iloc[idx].reset_index(drop=True))
+
+    def split(self, name: str) -> "Dataset":
+        return self.select(self.meta["split"].to_numpy() == name)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.meta["label"].to_numpy(np.int64)
+
+    @property
+    def groups(self) -> np.ndarray:
+        return self.meta["group"].to_numpy(np.int64)
+
+
+def concat(parts: list[Dataset]) -> Dataset:
+    meta = pd.concat([p.meta for p in parts], ignore_index=True)
+    meta["index"] = np.arange(len(meta))
+    return Dataset(np.concatenate([p.images for p in parts]), meta)
+
+
+def save(ds: Dataset, folder: Path) -> None:
+    """Write atomically: a temp folder beside the target, renamed into place."""
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        np.save(tmp / "images.npy", ds.images)
+        ds.meta.to_parquet(tmp / "meta.parquet", index=False)
+
+
+def load(folder: Path, mmap: bool = False) -> Dataset:
+    folder = Path(folder)
+    if not (folder / "images.npy").exists():
+        raise FileNotFoundError(f"{folder}: no curated dataset here (run `dvc repro curate`)")
+    images = np.load(folder / "images.npy", mmap_mode="r" if mmap else None)
+    return Dataset(images, pd.read_parquet(folder / "meta.parquet"))
+
+
+@contextmanager
+def atomic_dir(target: Path):
+    """Yield a temp folder; on success it replaces `target`, on failure it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".old-{target.name}-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

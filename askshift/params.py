@@ -1,0 +1,224 @@
+"""Load and validate params.yaml.
+
+Every stage calls `load_params()` before doing any work. The whole file is checked against one
+schema, so a typo anywhere (or a key that `dvc exp run -S` added but nothing reads) stops the
+stage with a message that names the key, the bad value and what is valid.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem; the message names the file, the key and what is valid."""
+
+
+# ---------------------------------------------------------------- field specs
+@dataclass(frozen=True)
+class Int:
+    lo: int | None = None
+    hi: int | None = None
+
+    def check(self, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(key, value, f"expected an integer{_range(self.lo, self.hi)}")
+        _check_range(key, value, self.lo, self.hi, "an integer")
+        return value
+
+
+@dataclass(frozen=True)
+class Float:
+    lo: float | None = None
+    hi: float | None = None
+
+    def check(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _bad(key, value, f"expected a number{_range(self.lo, self.hi)}")
+        _check_range(key, value, self.lo, self.hi, "a number")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Bool:
+    def check(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _bad(key, value, "expected true or false")
+        return value
+
+
+@dataclass(frozen=True)
+class Str:
+    def check(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise _bad(key, value, "expected a non-empty string")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    choices: tuple
+
+    def check(self, key: str, value: Any) -> Any:
+        if isinstance(value, bool) or value not in self.choices:
+            valid = ", ".join(str(c) for c in self.choices)
+            hint = _did_you_mean(str(value), [str(c) for c in self.choices])
+            raise _bad(key, value, f"must be one of: {valid}{hint}")
+        return value
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+    min_len: int = 0
+    unique: bool = False
+
+    def check(self, key: str, value: Any) -> list:
+        if not isinstance(value, (list, tuple)):
+            raise _bad(key, value, "expected a list")
+        if len(value) < self.min_len:
+            raise _bad(key, value, f"expected a list of at least {self.min_len} item(s)")
+        out = [self.item.check(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        if self.unique and len(set(map(str, out))) != len(out):
+            raise _bad(key, value, "items must be unique")
+        return out
+
+
+def _range(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f" in [{lo}, {hi}]"
+    if lo is not None:
+        return f" >= {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+def _check_range(key, value, lo, hi, what):
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _bad(key, value, f"expected {what}{_range(lo, hi)}")
+
+
+def _bad(key: str, value: Any, why: str) -> ParamsError:
+    return ParamsError(f"{key} = {value!r}: {why}")
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ---------------------------------------------------------------- the schema
+# One entry per key that some stage reads. Nested dicts are sections.
+FRACTION = Float(0.0, 1.0)
+OUT_OF_SUPPORT_SHIFTS = ("unseen_tint", "flip", "pad", "photo_background")
+
+SCHEMA: dict = {
+    "seed": Int(0),
+    "world": Choice(("digits",)),
+    "curate": {
+        "image_size": Choice((32,)),
+        "reference": {"n_train": Int(100), "n_val": Int(50), "n_test": Int(100)},
+        "tint_strength": Float(0.0, 1.0),
+        "spurious_tint": {"p": Float(0.1, 1.0)},
+        "label_shift": {"p_minority": Float(0.01, 1.0)},
+        "pad": {"pixels": Int(1, 15), "value": Int(0, 255)},
+        "mixture": {
+            "n": Int(20),
+            "out_fraction": Float(0.05, 0.95),
+            "out_of_support_shift": Choice(OUT_OF_SUPPORT_SHIFTS),
+        },
+        "debiased": {"base_per_class": Int(1), "balanced_per_class": Int(1)},
+        "corpus": {
+            "letters_per_class": Int(10),
+            "val_fraction": Float(0.0, 0.5),
+            "p_tint": FRACTION,
+            "p_background": FRACTION,
+            "p_hflip": FRACTION,
+            "p_vflip": FRACTION,
+            "scale_min": Float(0.2, 1.0),
+            "scale_max": Float(0.2, 1.0),
+            "max_per_source": Int(0),
+        },
+        "grid": {"per_dataset": Int(4, 400)},
+    },
+}
+
+
+def _cross_checks(p: dict) -> None:
+    """Constraints between keys, checked after every key is valid on its own."""
+    c = p["curate"]
+    n = sum(c["reference"].values())
+    if n > 10_000:
+        raise ParamsError(
+            f"curate.reference: n_train + n_val + n_test = {n} but the MNIST source holds 10000 images"
+        )
+    if c["corpus"]["scale_min"] > c["corpus"]["scale_max"]:
+        raise ParamsError(
+            f"curate.corpus.scale_min = {c['corpus']['scale_min']} is above "
+            f"curate.corpus.scale_max = {c['corpus']['scale_max']}"
+        )
+
+
+CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks]
+
+
+# ---------------------------------------------------------------- loading
+def validate(raw: Any, schema: dict = SCHEMA, prefix: str = "") -> dict:
+    """Check `raw` against `schema`; return plain dicts with normalised values."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: expected a mapping of keys, got {raw!r}")
+    unknown = [k for k in raw if k not in schema]
+    if unknown:
+        key = str(unknown[0])
+        valid = ", ".join(schema)
+        raise ParamsError(
+            f"unknown key {prefix + key!r}: no stage reads it{_did_you_mean(key, list(schema))}. "
+            f"Valid keys under {where}: {valid}"
+        )
+    out = {}
+    for key, spec in schema.items():
+        if key not in raw:
+            raise ParamsError(f"missing key {prefix + key!r} (expected under {where})")
+        if isinstance(spec, dict):
+            out[key] = validate(raw[key], spec, f"{prefix}{key}.")
+        else:
+            out[key] = spec.check(prefix + key, raw[key])
+    return out
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    """Read, validate and return params; raises ParamsError naming the file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ParamsError(f"{path}: cannot read params file ({e.strerror})") from None
+    try:
+        raw = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    try:
+        params = validate(raw)
+        for check in CROSS_CHECKS:
+            check(params)
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    return params
+
+
+def main_guard(fn: Callable[[], Any]) -> Any:
+    """Run a stage's main; turn a ParamsError into one clear line and exit code 2."""
+    import sys
+
+    try:
+        return fn()
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

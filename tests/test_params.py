@@ -1,0 +1,109 @@
+"""params.yaml validation: every bad input stops with a message naming key, value and choices."""
+import copy
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from askshift.params import ParamsError, load_params, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def base() -> dict:
+    return YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+
+
+def edit(params: dict, dotted: str, value):
+    d = params
+    *parents, last = dotted.split(".")
+    for k in parents:
+        d = d[k]
+    if value is DELETE:
+        del d[last]
+    else:
+        d[last] = value
+    return params
+
+
+DELETE = object()
+
+
+def test_repo_params_are_valid():
+    p = load_params(ROOT / "params.yaml")
+    assert p["world"] == "digits" and p["curate"]["spurious_tint"]["p"] == 0.5
+
+
+BAD = [
+    ("curate.spurious_tint.p", 1.5, "curate.spurious_tint.p = 1.5: expected a number in [0.1, 1.0]"),
+    ("curate.spurious_tint.p", "high", "curate.spurious_tint.p = 'high': expected a number"),
+    ("curate.spurious_tint.p", True, "curate.spurious_tint.p = True: expected a number"),
+    ("curate.reference.n_train", 60.5, "curate.reference.n_train = 60.5: expected an integer >= 100"),
+    ("curate.reference.n_train", 10, "curate.reference.n_train = 10: expected an integer >= 100"),
+    ("curate.reference.n_train", 9000, "n_train + n_val + n_test = 13000 but the MNIST source holds 10000"),
+    ("world", "digts", "world = 'digts': must be one of: digits (did you mean 'digits'?)"),
+    ("world", "imagenet", "world = 'imagenet': must be one of: digits"),
+    ("curate.mixture.out_of_support_shift", "flipp",
+     "must be one of: unseen_tint, flip, pad, photo_background (did you mean 'flip'?)"),
+    ("seed", -1, "seed = -1: expected an integer >= 0"),
+    ("seed", "0", "seed = '0': expected an integer"),
+    ("curate.label_shift.p_minority", 0, "curate.label_shift.p_minority = 0: expected a number in [0.01, 1.0]"),
+    ("curate.pad.value", 256, "curate.pad.value = 256: expected an integer in [0, 255]"),
+    ("curate.corpus.scale_min", 0.9, "scale_min = 0.9 is above curate.corpus.scale_max = 0.6"),
+    ("curate.spurious_tint", 0.5, "curate.spurious_tint: expected a mapping of keys, got 0.5"),
+    ("curate.spurious_tint.p", DELETE, "missing key 'curate.spurious_tint.p' (expected under curate.spurious_tint)"),
+    ("curate.spurious_tint.pp", 0.7,
+     "unknown key 'curate.spurious_tint.pp': no stage reads it (did you mean 'p'?). Valid keys under curate.spurious_tint: p"),
+    ("curate.tint_strenght", 0.3, "unknown key 'curate.tint_strenght': no stage reads it (did you mean 'tint_strength'?)"),
+    ("finetune_dataset", "debiased", "unknown key 'finetune_dataset': no stage reads it"),
+    ("curate.image_size", 64, "curate.image_size = 64: must be one of: 32"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD, ids=[f"{k}={v!r}" for k, v, _ in BAD])
+def test_bad_input_is_named(tmp_path, key, value, message):
+    params = base()
+    if key == "curate.corpus.scale_min":
+        edit(params, "curate.corpus.scale_max", 0.6)
+    edit(params, key, value)
+    path = tmp_path / "params.yaml"
+    buf = path.open("w")
+    YAML().dump(params, buf)
+    buf.close()
+    with pytest.raises(ParamsError) as e:
+        load_params(path)
+    assert message in str(e.value)
+    assert str(path) in str(e.value)  # the file is named too
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seed: [1, 2\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+    with pytest.raises(ParamsError, match="cannot read params file"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_validate_normalises_ints_to_floats():
+    p = edit(base(), "curate.spurious_tint.p", 1)
+    out = validate(copy.deepcopy(p))
+    assert isinstance(out["curate"]["spurious_tint"]["p"], float)
+
+
+def test_stage_exits_2_before_work(tmp_path):
+    """A stage given bad params prints one line and exits 2, leaving no output behind."""
+    import subprocess
+    import sys
+
+    params = edit(base(), "curate.spurious_tint.p", 7)
+    path = tmp_path / "params.yaml"
+    with path.open("w") as f:
+        YAML().dump(params, f)
+    out = tmp_path / "curated"
+    r = subprocess.run([sys.executable, "-m", "stages.curate", "--params", str(path),
+                        "--raw", str(tmp_path / "raw"), "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "curate.spurious_tint.p = 7" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
