@@ -51,9 +51,14 @@ def tint(images: np.ndarray, colours: np.ndarray, strength: float = 0.25) -> np.
     c = np.broadcast_to(np.asarray(colours, dtype=np.float64), (len(images), 3))
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength: expected a number in [0, 1], got {strength}")
-    x = images.astype(np.float64) / 255.0
-    y = (1.0 - strength) * x + strength * c[:, None, None, :]
-    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+    # The formula only ever sees 256 input values per (image, channel): evaluate it on a lookup
+    # table and gather, which is exact and ~10x faster than float math on every pixel.
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    lut = (1.0 - strength) * levels[None, None, :] + strength * c[:, :, None]
+    lut = np.clip(np.rint(lut * 255.0), 0, 255).astype(np.uint8)  # (N, 3, 256)
+    n = np.arange(len(images))[:, None, None, None]
+    ch = np.arange(3)[None, None, None, :]
+    return lut[n, ch, images]
 
 
 def spurious_tint_assignment(
@@ -152,14 +157,9 @@ def place_scaled(
 
 
 # ------------------------------------------------------------------ backgrounds
-def random_crops(
-    photos: list[np.ndarray], n: int, size: int, rng: np.random.Generator
-) -> np.ndarray:
-    """n random size x size crops from a list of RGB uint8 photos, at random zoom levels.
-
-    Each photo is resized once to a few zoom levels (shorter side 1x..8x the crop size), so
-    a crop is a plain slice: fast for the 50k backgrounds of the pre-training corpus.
-    """
+def zoom_levels(photos: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """Each photo resized to a few zoom levels (shorter side 1x, 2x, 4x, 8x `size`, as far as
+    the photo allows), so that a random crop of any level is a plain slice."""
     if not photos:
         raise ValueError("photos: need at least one background image")
     levels = []
@@ -171,6 +171,13 @@ def random_crops(
                 break
             hw = (max(size, round(ph.shape[0] * target / short)), max(size, round(ph.shape[1] * target / short)))
             levels.append(resize(np.ascontiguousarray(ph[None]), hw)[0])
+    return levels
+
+
+def random_crops(levels: list[np.ndarray], n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """n random size x size crops from images at least size x size (e.g. `zoom_levels`)."""
+    if not levels:
+        raise ValueError("levels: need at least one background image")
     which = rng.integers(0, len(levels), size=n)
     room = np.array([[lv.shape[0] - size + 1, lv.shape[1] - size + 1] for lv in levels])
     ys, xs = (rng.random((2, n)) * room[which].T).astype(int)
@@ -199,5 +206,6 @@ def photo_background(
 ) -> np.ndarray:
     """Out-of-support shift: each image's strokes on a random crop of a photo or texture."""
     _check_batch(images)
-    crops = random_crops(photos, len(images), images.shape[1], rng)
+    size = images.shape[1]
+    crops = random_crops(zoom_levels(photos, size), len(images), size, rng)
     return composite(images, crops)

@@ -103,7 +103,10 @@ def test_photo_background_and_crops_deterministic():
     np.testing.assert_array_equal(a, b)
     assert a.std() > 10  # the black background was replaced by photo content
     with pytest.raises(ValueError, match="at least one"):
-        shifts.random_crops([], 3, 16, np.random.default_rng(0))
+        shifts.zoom_levels([], 16)
+    levels = shifts.zoom_levels(photos, 16)
+    assert min(min(lv.shape[:2]) for lv in levels) == 16 and len(levels) == 3  # 16, 32, 64 px
+    assert shifts.random_crops(levels, 7, 16, np.random.default_rng(0)).shape == (7, 16, 16, 3)
 
 
 def test_place_scaled_keeps_size_and_shrinks():

@@ -78,6 +78,7 @@ def diversify(gray28: np.ndarray, cfg: dict, photos: list[np.ndarray], rng: np.r
     colours = rng.random((n, 3))
     out = np.empty((n, size, size, 3), np.uint8)
     margin = (size - gray28.shape[1]) // 2
+    levels = shifts.zoom_levels(photos, size) if photos else []
     for s in range(0, n, chunk):
         sl = slice(s, min(s + chunk, n))
         x = np.pad(gray28[sl], ((0, 0), (margin, margin), (margin, margin)))
@@ -86,7 +87,7 @@ def diversify(gray28: np.ndarray, cfg: dict, photos: list[np.ndarray], rng: np.r
         x[vflip[sl]] = shifts.vflip(x[vflip[sl]])
         bg = np.flatnonzero(background[sl])
         if len(bg):
-            x[bg] = shifts.photo_background(x[bg], photos, rng)
+            x[bg] = shifts.composite(x[bg], shifts.random_crops(levels, len(bg), size, rng))
         tn = np.flatnonzero(tinted[sl])
         x[tn] = shifts.tint(x[tn], colours[sl][tn], cfg["tint_strength"])
         out[sl] = x
