@@ -89,6 +89,18 @@ class ListOf:
         return out
 
 
+@dataclass(frozen=True)
+class Mapping:
+    """A free-form mapping of names to scalars or lists (e.g. timm keyword arguments)."""
+
+    def check(self, key: str, value: Any) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _bad(key, value, "expected a mapping of names to values (or nothing)")
+        return dict(value)
+
+
 def _range(lo, hi) -> str:
     if lo is not None and hi is not None:
         return f" in [{lo}, {hi}]"
@@ -118,9 +130,34 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 FRACTION = Float(0.0, 1.0)
 OUT_OF_SUPPORT_SHIFTS = ("unseen_tint", "flip", "pad", "photo_background")
 
+VARIANTS = ("plain", "spurious_tint", "label_shift")
+STRATEGIES = ("ft", "lp", "lpft")
+METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
+
+
+def train_schema() -> dict:
+    """Hyper-parameters of one training recipe (see askshift.train.TrainConfig)."""
+    return {
+        "epochs": Int(1),
+        "batch_size": Int(1, 65536),
+        "optimizer": Choice(("sgd", "adamw")),
+        "lr": Float(0.0, 10.0),
+        "weight_decay": Float(0.0, 1.0),
+        "schedule": Choice(("cosine", "triangular", "constant")),
+        "warmup_epochs": Float(0.0),
+        "label_smoothing": Float(0.0, 0.99),
+        "grad_clip": Float(0.0),
+    }
+
+
 SCHEMA: dict = {
     "seed": Int(0),
     "world": Choice(("digits",)),
+    "compute": {
+        "device": Choice(("auto", "cpu", "cuda")),
+        "amp": Choice(("auto", "bf16", "fp16", "off")),
+        "threads": Int(0, 256),
+    },
     "curate": {
         "image_size": Choice((32,)),
         "reference": {"n_train": Int(100), "n_val": Int(50), "n_test": Int(100)},
@@ -147,6 +184,32 @@ SCHEMA: dict = {
         },
         "grid": {"per_dataset": Int(4, 400)},
     },
+    "model": {"arch": Str(), "kwargs": Mapping()},
+    "pretrain": {
+        "weights": Str(),
+        "train": train_schema(),
+    },
+    "baseline": {
+        "variants": ListOf(Choice(VARIANTS), min_len=1, unique=True),
+        "snapshot_epochs": ListOf(Int(1), min_len=1, unique=True),
+        "subset_fractions": ListOf(Float(0.001, 1.0), unique=True),
+        "train": train_schema(),
+    },
+    "finetune": {
+        "dataset": Choice(("reference", "debiased")),
+        "strategies": ListOf(Choice(STRATEGIES), min_len=1, unique=True),
+        "copies": Int(1, 64),
+        "min_steps": Int(0),
+        "train": train_schema(),
+        "lp": train_schema(),
+    },
+    "evaluate": {"batch_size": Int(1, 65536)},
+    "robustness": {
+        "scale": Choice(("probit", "logit")),
+        "metric": Choice(METRICS),
+        "confidence": Float(0.5, 0.999),
+        "n_boot": Int(0, 100000),
+    },
 }
 
 
@@ -157,6 +220,18 @@ def _cross_checks(p: dict) -> None:
     if n > 10_000:
         raise ParamsError(
             f"curate.reference: n_train + n_val + n_test = {n} but the MNIST source holds 10000 images"
+        )
+    b = p["baseline"]
+    if max(b["snapshot_epochs"]) > b["train"]["epochs"]:
+        raise ParamsError(
+            f"baseline.snapshot_epochs = {b['snapshot_epochs']}: every epoch must be <= "
+            f"baseline.train.epochs = {b['train']['epochs']}"
+        )
+    w = p["pretrain"]["weights"]
+    if not (w == "pipeline" or w.startswith(("timm:", "file:"))):
+        raise ParamsError(
+            f"pretrain.weights = {w!r}: must be 'pipeline' (train on the corpus), "
+            "'timm:<name.tag>[@<local file>]' or 'file:<path>'"
         )
     if c["corpus"]["scale_min"] > c["corpus"]["scale_max"]:
         raise ParamsError(

@@ -1,0 +1,79 @@
+"""A smoke-sized configuration of the study, and a throwaway copy of the repo to run it in.
+
+Used by the end-to-end tests; also handy by hand: `python -m tests.smoke DIR` makes a workspace.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMOKE = {
+    "curate.reference.n_train": 600,
+    "curate.reference.n_val": 200,
+    "curate.reference.n_test": 400,
+    "curate.mixture.n": 200,
+    "curate.corpus.letters_per_class": 30,
+    "curate.corpus.max_per_source": 1500,
+    "curate.grid.per_dataset": 16,
+    "pretrain.train.epochs": 1,
+    "pretrain.train.batch_size": 128,
+    "baseline.snapshot_epochs": [1, 2],
+    "baseline.subset_fractions": [0.2],
+    "baseline.train.epochs": 2,
+    "finetune.copies": 1,
+    "finetune.strategies": ["ft", "lp"],
+    "finetune.train.epochs": 1,
+    "finetune.lp.epochs": 5,
+    "finetune.min_steps": 10,
+    "robustness.n_boot": 50,
+}
+
+
+def set_params(path: Path, overrides: dict) -> None:
+    """Edit params.yaml in place (round-trip, comments kept)."""
+    yaml = YAML()
+    data = yaml.load(path.read_text())
+    for dotted, value in overrides.items():
+        d = data
+        *parents, last = dotted.split(".")
+        for k in parents:
+            d = d[k]
+        d[last] = value
+    with path.open("w") as f:
+        yaml.dump(data, f)
+
+
+def git(ws: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ws, check=True, capture_output=True, text=True).stdout
+
+
+def make_workspace(dest: Path, overrides: dict = SMOKE) -> Path:
+    """Copy the repo's tracked and untracked (not ignored) files into a fresh git repo."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith(("data/raw/", "data/curated/datasets/")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    set_params(dest / "params.yaml", overrides)
+    for name in ("dvc.lock",):  # the smoke run makes its own lock file
+        (dest / name).unlink(missing_ok=True)
+    git(dest, "init", "-q")
+    git(dest, "config", "user.email", "ci@example.invalid")
+    git(dest, "config", "user.name", "ci")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "smoke workspace")
+    return dest
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    print(make_workspace(out))
