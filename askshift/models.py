@@ -395,7 +395,8 @@ def fit_linear(feats: torch.Tensor, labels: torch.Tensor, num_classes: int, cfg,
                val: tuple[torch.Tensor, torch.Tensor] | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Train a linear classifier on fixed features with the same optimiser / schedule / label
-    smoothing / seed semantics as :func:`askshift.train.fit`. Returns (weight, bias, history)."""
+    smoothing / seed semantics as :func:`askshift.train.fit` (on CPU, one thread, whatever
+    ``cfg.num_threads`` says). Returns (weight, bias, history)."""
     from askshift import train as T
 
     feats = torch.as_tensor(feats, dtype=torch.float32)
@@ -417,28 +418,35 @@ def fit_linear(feats: torch.Tensor, labels: torch.Tensor, num_classes: int, cfg,
     opt = T.make_optimizer(lin, cfg)
     sched = T.make_scheduler(opt, cfg, steps)
     history = []
-    for epoch in range(1, cfg.epochs + 1):
-        perm = torch.randperm(n, generator=gen)
-        tot_loss, correct = 0.0, 0
-        for idx in torch.tensor_split(perm, steps):
-            logits = lin(feats[idx])
-            loss = nn.functional.cross_entropy(logits, labels[idx],
-                                               label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(lin.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            tot_loss += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == labels[idx]).sum())
-        rec = {"epoch": epoch, "train_loss": tot_loss / n, "train_acc": correct / n,
-               "lr": opt.param_groups[0]["lr"]}
-        if val is not None and (epoch % max(cfg.eval_every, 1) == 0 or epoch == cfg.epochs):
-            with torch.no_grad():
-                rec["val_acc"] = float((lin(torch.as_tensor(val[0], dtype=torch.float32))
-                                        .argmax(1) == torch.as_tensor(val[1])).float().mean())
-        history.append(rec)
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(1)    # tiny matmuls: one thread is fastest, and immune to CPU contention
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            perm = torch.randperm(n, generator=gen)
+            tot_loss, correct = 0.0, 0
+            lr_used = opt.param_groups[0]["lr"]
+            for idx in torch.tensor_split(perm, steps):
+                logits = lin(feats[idx])
+                loss = nn.functional.cross_entropy(logits, labels[idx],
+                                                   label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(lin.parameters(), cfg.grad_clip)
+                opt.step()
+                lr_used = opt.param_groups[0]["lr"]
+                sched.step()
+                tot_loss += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == labels[idx]).sum())
+            rec = {"epoch": epoch, "train_loss": tot_loss / n, "train_acc": correct / n,
+                   "lr": float(lr_used)}
+            if val is not None and (epoch % max(cfg.eval_every, 1) == 0 or epoch == cfg.epochs):
+                with torch.no_grad():
+                    rec["val_acc"] = float((lin(torch.as_tensor(val[0], dtype=torch.float32))
+                                            .argmax(1) == torch.as_tensor(val[1])).float().mean())
+            history.append(rec)
+    finally:
+        torch.set_num_threads(prev_threads)
     return lin.weight.detach().clone(), lin.bias.detach().clone(), history
 
 

@@ -133,6 +133,11 @@ OUT_OF_SUPPORT_SHIFTS = ("unseen_tint", "flip", "pad", "photo_background")
 VARIANTS = ("plain", "spurious_tint", "label_shift")
 STRATEGIES = ("ft", "lp", "lpft")
 METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
+# The digits world's classes and shift pairs (askshift.data.digits; a test keeps them in sync).
+DIGITS_CLASSES = 10
+DIGITS_SHIFTS = ("spurious_tint", "label_shift", "unseen_tint", "flip", "pad", "photo_background",
+                 "fonts", "uci_digits", "mixture")
+REPORT_PARTS = ("data", "robustness", "interventions", "curated", "splitting", "theory", "sweeps")
 
 
 def train_schema() -> dict:
@@ -210,6 +215,51 @@ SCHEMA: dict = {
         "confidence": Float(0.5, 0.999),
         "n_boot": Int(0, 100000),
     },
+    "report": {
+        "parts": ListOf(Choice(REPORT_PARTS), min_len=1, unique=True),
+        "in_support_tolerance": Float(0.0, 0.5),
+        "min_fit_r2": Float(0.0, 1.0),
+        "max_half_width": Float(0.0, 1.0),
+        "show_code": Bool(),
+        "cell_timeout": Int(10, 86400),
+    },
+    # ---- the paper's analyses (stages interventions, curated, split, theory)
+    "interventions": {
+        "variants": ListOf(Choice(("spurious_tint", "label_shift")), min_len=1, unique=True),
+        "trials": Int(1, 64),
+        "reweight": Bool(),
+        "compose": Choice(("none", "pad", "flip")),
+        "dfr": {"Cs": ListOf(Float(1e-6, 1e6), min_len=1, unique=True),
+                "val_fraction": Float(0.05, 0.95)},
+        "threshold": Float(0.0, 1.0),
+    },
+    "curated": {
+        "variant": Choice(("spurious_tint",)),
+        "trials": Int(1, 64),
+        "min_steps": Int(0),
+        "sizes": ListOf(Int(10), min_len=1, unique=True),
+        "resamples": Int(1, 64),
+        "retints": Int(1, 10),
+    },
+    "split": {
+        "shifts": ListOf(Str(), min_len=1, unique=True),
+        "features": Choice(("pretrained", "pixels")),
+        "k": Int(2, 100),
+        "C": Float(1e-6, 1e6),
+        "epsilon": Float(1e-6, 1.0),
+        "min_part": Int(1),
+    },
+    "theory": {
+        "d": Int(2, 10000),
+        "k": Int(1, 10000),
+        "n": Int(2),
+        "noise": Float(1e-6, 100.0),
+        "inits": Int(0, 1000),
+        "steps": Int(1),
+        "n_test": Int(1),
+        "oos_scale": Float(0.0, 100.0),
+        "pretrained_noise": Float(0.0, 100.0),
+    },
 }
 
 
@@ -240,7 +290,30 @@ def _cross_checks(p: dict) -> None:
         )
 
 
-CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks]
+def _analyses_checks(p: dict) -> None:
+    """Constraints of the analysis stages (interventions, curated, split, theory)."""
+    cu, iv = p["curated"], p["interventions"]
+    if cu["variant"] not in iv["variants"]:
+        raise ParamsError(
+            f"curated.variant = {cu['variant']!r}: the curated stage reuses the pre-trained arm of "
+            f"the interventions stage, so it must be in interventions.variants = {iv['variants']}")
+    bad = [s for s in cu["sizes"] if s % DIGITS_CLASSES]
+    if bad:
+        raise ParamsError(
+            f"curated.sizes = {cu['sizes']}: {bad} not a multiple of the {DIGITS_CLASSES} classes "
+            "(a curated set has the same number of images per class)")
+    unknown = [s for s in p["split"]["shifts"] if s not in DIGITS_SHIFTS]
+    if unknown:
+        raise ParamsError(
+            f"split.shifts = {p['split']['shifts']}: unknown shift(s) {unknown}; valid: "
+            f"{', '.join(DIGITS_SHIFTS)}{_did_you_mean(str(unknown[0]), list(DIGITS_SHIFTS))}")
+    t = p["theory"]
+    if t["k"] >= t["d"]:
+        raise ParamsError(f"theory.k = {t['k']} must be smaller than theory.d = {t['d']} "
+                          "(the data lies in a proper subspace)")
+
+
+CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks]
 
 
 # ---------------------------------------------------------------- loading

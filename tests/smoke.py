@@ -32,6 +32,16 @@ SMOKE = {
     "finetune.lp.epochs": 5,
     "finetune.min_steps": 10,
     "robustness.n_boot": 50,
+    # the paper's analyses: two trials, tiny sweeps
+    "interventions.trials": 2,
+    "interventions.dfr.Cs": [1.0, 0.1],
+    "curated.trials": 2,
+    "curated.min_steps": 10,
+    "curated.sizes": [20, 40],
+    "curated.resamples": 2,
+    "split.k": 3,
+    "split.min_part": 5,
+    "theory.steps": 300,
 }
 
 

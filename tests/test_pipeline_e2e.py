@@ -46,7 +46,8 @@ def workspace(tmp_path_factory):
 def test_repro_runs_every_stage(workspace):
     ws, out = workspace
     assert stages_ran(out) == {"download", "curate", "pretrain", "baseline", "finetune",
-                               "evaluate", "robustness"}
+                               "evaluate", "robustness", "report",
+                               "interventions", "curated", "split", "theory"}
     summary = json.loads((ws / "data/curated/summary.json").read_text())
     assert summary["ref_plain"]["per_split"] == {"test": 400, "train": 600, "val": 200}
     tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]
@@ -63,6 +64,43 @@ def test_repro_runs_every_stage(workspace):
     assert acc["accuracy"].between(0, 1).all() and len(acc) > 0
 
 
+def test_analyses_outputs(workspace):
+    """The paper's analyses (interventions, curated, split, theory) ran with sane numbers."""
+    ws, _ = workspace
+    iv = json.loads((ws / "results/interventions/metrics.json").read_text())
+    arms = iv["arms"]["spurious_tint"]
+    assert set(arms) == {"spurious_tint", "spurious_tint+pad"}
+    for a in arms.values():
+        assert a["n_baseline"] == 3 and 0 <= a["fit_r2"] <= 1
+        for arm in ("scratch", "scratch_dfr", "pretrained", "pretrained_dfr", "scratch_rw", "pretrained_rw"):
+            assert a[arm]["er_low"] <= a[arm]["er"] <= a[arm]["er_high"], arm
+            assert 0 <= a[arm]["shift_wga"] <= a[arm]["shift_acc"] <= 1, arm
+    assert iv["dfr"]["max_fold_error"] < 1e-3
+    assert set(iv["corrected"]["spurious_tint"]) == set(arms)
+    assert len(list((ws / "models/interventions").glob("*.pt"))) == 2 * 6  # 2 trials x 6 arms
+    cu = json.loads((ws / "results/curated/metrics.json").read_text())
+    assert set(cu["curated_arms"]) == {"pretrained_debiased", "scratch_debiased", "pretrained_balanced",
+                                       "pretrained_reference"}
+    assert set(cu["size_sweep"]) == {"20", "40"}
+    assert cu["debiased_set"]["tint_predicts_label"]["nmi"] < 1e-9
+    runs = pd.read_csv(ws / "results/curated/sweep_runs.csv")
+    assert len(runs) == 4 and (runs["tint_label_nmi"].abs() < 1e-9).all()
+    sp = json.loads((ws / "results/split/metrics.json").read_text())
+    assert set(sp["parts"]) == {"fonts", "uci_digits", "mixture"}
+    assert sp["parts"]["mixture"]["membership"]["auroc"] > 0.8  # photo backgrounds are easy to tell
+    assert 0 <= sp["parts"]["fonts"]["out_of_support_fraction"] <= 1
+    th = json.loads((ws / "results/theory/metrics.json").read_text())["theorem"]
+    assert th["theorem_error"] < 1e-6 and th["pretrained_wins"]
+    assert th["control_big_step"]["theorem_error"] > 1 and th["control_off_subspace"]["theorem_error"] > 1
+
+
+def test_report_has_claims_and_renders_in_chromium(workspace):
+    from tests.test_report import check_report_dir
+
+    ws, _ = workspace
+    check_report_dir(ws / "reports")  # claims table, every part; headless Chromium: no errors, figures load
+
+
 def test_second_repro_is_a_noop(workspace):
     ws, _ = workspace
     t0 = time.time()
@@ -75,7 +113,7 @@ def test_second_repro_is_a_noop(workspace):
 def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
     ws, _ = workspace
     r = dvc(ws, "exp", "run", "-S", "finetune.dataset=debiased")
-    assert stages_ran(r.stdout) == {"finetune", "evaluate", "robustness"}
+    assert stages_ran(r.stdout) == {"finetune", "evaluate", "robustness", "report", "split"}
     table = dvc(ws, "exp", "show", "--csv").stdout
     header = table.splitlines()[0]
     assert "shifts.spurious_tint.er_mean" in header and "finetune.dataset" in header

@@ -1,0 +1,79 @@
+"""Benchmark the default study: wall time and peak RSS per stage, and a no-op `dvc repro`.
+
+    ./bin/venv python benchmarks/bench_pipeline.py [--workspace DIR] [--smoke] [--json OUT]
+
+Runs in a throwaway copy of the repo (tests/smoke.py:make_workspace, default params unless
+--smoke), one stage at a time in pipeline order with `dvc repro --single-item`, each under
+/usr/bin/time to read its peak resident memory. Targets (issue 3): whole study <= 10 min on a
+2-core CPU, no-op repro <= 3 s, peak RSS <= 3 GB per stage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.smoke import SMOKE, make_workspace  # noqa: E402
+
+
+def stage_order(ws: Path) -> list[str]:
+    out = subprocess.run(["dvc", "dag", "--md"], cwd=ws, capture_output=True, text=True, check=True).stdout
+    edges = re.findall(r"\t(\S+)-->(\S+)", out)
+    nodes = re.findall(r"\t(node\d+)\[\"?([^\]\"]+)\"?\]", out)
+    names = dict(nodes)
+    deps: dict[str, set[str]] = {n: set() for n in names.values()}
+    for a, b in edges:
+        deps[names[b]].add(names[a])
+    order: list[str] = []
+    while deps:
+        ready = sorted(n for n, d in deps.items() if d <= set(order))
+        order += ready
+        for n in ready:
+            deps.pop(n)
+    return order
+
+
+def timed(cmd: list[str], ws: Path) -> tuple[float, float, str]:
+    t0 = time.time()
+    r = subprocess.run(["/usr/bin/time", "-v", *cmd], cwd=ws, capture_output=True, text=True)
+    wall = time.time() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) / 1024 ** 2
+    return wall, rss, r.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workspace", type=Path, help="existing empty folder to use (default: a temp dir)")
+    ap.add_argument("--smoke", action="store_true", help="smoke-sized params instead of the defaults")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    ws = args.workspace or Path(tempfile.mkdtemp(prefix="askshift-bench-"))
+    make_workspace(ws, SMOKE if args.smoke else {})
+    rows, total = [], 0.0
+    for stage in stage_order(ws):
+        wall, rss, _ = timed(["dvc", "repro", "--single-item", stage], ws)
+        total += wall
+        rows.append({"stage": stage, "wall_s": round(wall, 1), "peak_rss_gb": round(rss, 2)})
+        print(f"{stage:14s} {wall:7.1f} s   peak RSS {rss:5.2f} GB", flush=True)
+    noop = []
+    for _ in range(3):
+        t0 = time.time()
+        subprocess.run(["dvc", "repro"], cwd=ws, capture_output=True, check=True)
+        noop.append(time.time() - t0)
+    result = {"workspace": str(ws), "params": "smoke" if args.smoke else "default",
+              "stages": rows, "total_s": round(total, 1), "noop_repro_s": round(min(noop), 2)}
+    print(f"{'total':14s} {total:7.1f} s\nno-op dvc repro: {min(noop):.2f} s (best of 3)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+"""The report: claims rules, inputs, provenance, the index page, notebook execution and HTML
+rendering on tiny in-memory data; the pages in headless Chromium.
+
+`check_report_dir` is also what the end-to-end test runs on the smoke pipeline's report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ruamel.yaml import YAML
+
+from askshift.params import REPORT_PARTS, ParamsError, load_params
+from askshift.report import browser, claims as C, index, parts, provenance, render
+from askshift.report.inputs import NOT_PRODUCED, Inputs, declared_deps, producible, stage_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "reports" / "templates"
+RULES = C.Rules(tolerance=0.01, min_fit_r2=0.5, max_half_width=0.05)
+
+
+def dvc_yaml() -> dict:
+    return YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text())
+
+
+# ------------------------------------------------------------------ rules
+@pytest.mark.parametrize("er, low, high, verdict", [
+    (0.004, -0.01, 0.02, C.AGREES),      # interval contains 0, narrow
+    (0.005, 0.001, 0.009, C.AGREES),     # |ER| < 1 pp although the interval excludes 0
+    (0.03, 0.02, 0.04, C.DISAGREES),     # clearly above 0
+    (-0.03, -0.04, -0.02, C.DISAGREES),  # clearly below 0
+    (0.02, -0.20, 0.24, C.UNCLEAR),      # contains 0 but +-22 pp wide: too noisy to tell
+])
+def test_near_zero_rule(er, low, high, verdict):
+    assert C.near_zero(er, low, high, RULES.tolerance, RULES.max_half_width) == verdict
+
+
+def test_positive_and_separated_rules():
+    assert C.positive(0.1, 0.01, 0.2) and not C.positive(0.1, -0.01, 0.2)
+    assert C.separated((0.10, 0.08, 0.12), (0.01, -0.01, 0.03)) == C.AGREES
+    assert C.separated((0.10, 0.02, 0.12), (0.01, -0.01, 0.05)) == C.UNCLEAR
+    assert C.separated((0.01, -0.01, 0.03), (0.10, 0.08, 0.12)) == C.DISAGREES
+    assert C.fit_ok(0.9, 3, 0.5) and not C.fit_ok(0.4, 10, 0.5) and not C.fit_ok(0.99, 2, 0.5)
+    assert not C.fit_ok(float("nan"), 5, 0.5)
+
+
+def er_rows(shift: str, kind: str, ers: dict[str, tuple[float, float, float]], r2=0.95, n=5) -> list[dict]:
+    rows = [{"shift": shift, "kind": kind, "model": f"b{i}", "role": "baseline", "strategy": "scratch",
+             "ref_acc": 0.5, "shift_acc": 0.4, "predicted": 0.4, "er": 0.0, "er_low": -0.01, "er_high": 0.01,
+             "r2": r2, "n_baseline": n, "n_copies": np.nan, "boot_low": np.nan, "boot_high": np.nan}
+            for i in range(n)]
+    for s, (er, lo, hi) in ers.items():
+        rows.append({**rows[0], "model": f"pre/{s}", "role": "pretrained", "strategy": s, "er": er,
+                     "er_low": lo, "er_high": hi, "n_copies": 2, "boot_low": lo, "boot_high": hi})
+    return rows
+
+
+def write_er(tmp_path: Path, frames: list[list[dict]]) -> Inputs:
+    d = tmp_path / "results" / "robustness"
+    d.mkdir(parents=True)
+    pd.DataFrame([r for f in frames for r in f]).to_csv(d / "er.csv", index=False)
+    return Inputs(["results/robustness/er.csv"], tmp_path, {"robustness": ["results/robustness/er.csv"]})
+
+
+def test_robustness_claims_follow_the_rules(tmp_path):
+    inputs = write_er(tmp_path, [
+        er_rows("spurious_tint", "in-support", {"ft": (0.004, -0.01, 0.02), "lp": (0.006, -0.012, 0.024)}),
+        er_rows("label_shift", "in-support", {"ft": (0.05, 0.03, 0.07), "lp": (0.04, 0.02, 0.06)}),
+        er_rows("unseen_tint", "out-of-support", {"ft": (0.20, 0.15, 0.25), "lp": (0.10, 0.05, 0.15)}),
+        er_rows("flip", "out-of-support", {"ft": (0.20, 0.15, 0.25)}, r2=0.2),  # fit gate
+        er_rows("fonts", "natural", {"ft": (0.12, 0.10, 0.14)}),
+        er_rows("uci_digits", "natural", {"ft": (0.01, -0.01, 0.03)}),
+    ])
+    rows = {c.key: c for c in C.robustness_claims(inputs, RULES)}
+    by_shift = {k.split("/")[1]: c for k, c in rows.items()}
+    st = by_shift["spurious_tint"]
+    assert st.verdict == C.AGREES and st.value == pytest.approx(0.005) and st.low == pytest.approx(-0.011)
+    assert st.paper.startswith("0.99") and "+0.5%" in st.ours and "FT, LP" in st.detail
+    assert by_shift["label_shift"].verdict == C.DISAGREES
+    assert by_shift["unseen_tint"].verdict == C.AGREES
+    flip = by_shift["flip"]
+    assert flip.verdict == C.UNCLEAR and "too poor" in flip.detail
+    sec3 = rows["er/varies_by_shift"]
+    assert sec3.verdict == C.AGREES and "fonts" in sec3.ours
+    thumb = rows["er/out_above_in"]
+    assert thumb.verdict == C.UNCLEAR and "flip" in thumb.detail  # flip's fit is too poor
+    assert rows["er/imagenet"].verdict == C.NOT_HERE
+
+
+def test_absent_outputs_are_not_produced(tmp_path):
+    y = {"stages": {"robustness": {"outs": ["results/robustness/er.csv"]},
+                    "theory": {"outs": ["results/theory"]}, "report": {"deps": ["results/robustness/er.csv"]}}}
+    inputs = Inputs(declared_deps(y), tmp_path, stage_outputs(y))
+    rows = C.build(inputs, RULES)
+    assert rows[0].verdict == NOT_PRODUCED and "missing on disk" in rows[0].ours
+    theory = next(c for c in rows if c.part == "theory")
+    assert theory.verdict == NOT_PRODUCED
+    assert "stage `theory` produces it, but it is not a dep of the report stage" in theory.ours
+    split = next(c for c in rows if c.part == "splitting")
+    assert "no stage of dvc.yaml produces it" in split.ours
+
+
+def test_inputs_only_declared_and_existing(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.csv").write_text("1")
+    (tmp_path / "c.json").write_text("{}")
+    inp = Inputs(["a"], tmp_path, {"s": ["a", "c.json"]})
+    assert inp.has("a/b/x.csv") and inp.has("a") and not inp.has("c.json")
+    assert "not a dep of the report stage" in inp.why_absent("c.json")
+    assert [p.name for p in inp.glob("a", "**/*.csv")] == ["x.csv"]
+    with pytest.raises(FileNotFoundError, match="c.json"):
+        inp.path("c.json")
+    assert producible({"stages": {"s": {"outs": ["a"]}, "report": {"outs": ["r"]}}},
+                      ["a/b/x.csv", "r", "zz"]) == ["a/b/x.csv"]
+
+
+# ------------------------------------------------------------------ wiring
+def test_params_schema_lists_every_part():
+    assert REPORT_PARTS == parts.NAMES
+    p = load_params(ROOT / "params.yaml")
+    assert set(p["report"]["parts"]) <= set(parts.NAMES)
+    C.Rules.from_params(p["report"])
+
+
+def test_report_stage_reads_only_declared_pipeline_outputs():
+    y = dvc_yaml()
+    deps = declared_deps(y)
+    produced = producible(y, deps)
+    for d in deps:  # every dep is either some stage's output or a source file in git
+        assert d in produced or (ROOT / d).exists(), d
+    # the report's outputs are final: no stage reads them
+    outs = stage_outputs(y)["report"]
+    assert set(outs) == {"reports/parts", "reports/index.html"}
+    for name, st in y["stages"].items():
+        for d in declared_deps({"stages": {name: st}}, name):
+            assert not any(d == o or d.startswith(o + "/") for o in outs), (name, d)
+    # the report's own code and templates are deps, so editing them re-renders it
+    for f in (ROOT / "askshift" / "report").rglob("*"):
+        rel = f.relative_to(ROOT).as_posix()
+        if f.is_file() and "__pycache__" not in rel and f.name != "__init__.py" and f.name != "browser.py":
+            assert rel in deps, f"{rel} is not a dep of the report stage"
+
+
+def test_top_level_plots_point_at_pipeline_outputs():
+    y = dvc_yaml()
+    produced = [o for name, outs in stage_outputs(y).items() for o in outs]
+    for entry in y["plots"]:
+        (name, spec), = entry.items()
+        ys = spec["y"] if isinstance(spec.get("y"), dict) else {}
+        for path in ys:
+            assert any(path == o or path.startswith(o + "/") for o in produced), (name, path)
+
+
+@pytest.mark.parametrize("name", parts.NAMES)
+def test_templates_are_parameterised(name):
+    import nbformat
+
+    nb = nbformat.read(TEMPLATES / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged parameters"
+    assert "notebook.setup(" in code[1].source, "the cell after the parameters validates them"
+    assert nb.metadata["kernelspec"]["name"] == render.KERNEL_NAME
+    assert all(not c.get("outputs") for c in code), "templates are committed without outputs"
+
+
+def test_notebook_setup_rejects_mismatched_parameters(tmp_path, monkeypatch):
+    from askshift.report import notebook
+
+    monkeypatch.chdir(ROOT)
+    cfg = load_params()["report"]
+    ctx = notebook.setup("params.yaml", ["results/robustness/er.csv"], dict(cfg), quiet=True)
+    assert ctx.inputs.deps == ["results/robustness/er.csv"]
+    with pytest.raises(ParamsError, match="min_fit_r2"):
+        notebook.setup("params.yaml", [], {**cfg, "min_fit_r2": 0.123}, quiet=True)
+    with pytest.raises(ParamsError, match="expected a list of paths"):
+        notebook.setup("params.yaml", "results", dict(cfg), quiet=True)
+
+
+# ------------------------------------------------------------------ provenance and index
+LOCK = """schema: '2.0'
+stages:
+  robustness:
+    cmd: python -m stages.robustness
+    deps:
+    - path: results/evaluate/accuracies.csv
+      hash: md5
+      md5: 11111111111111111111111111111111
+      size: 10
+    outs:
+    - path: results/robustness/er.csv
+      hash: md5
+      md5: {md5}
+      size: 4
+"""
+
+
+def test_provenance_hashes_and_versions(tmp_path):
+    (tmp_path / "results" / "robustness").mkdir(parents=True)
+    er = tmp_path / "results" / "robustness" / "er.csv"
+    er.write_text("a,b\n")
+    (tmp_path / "dvc.lock").write_text(LOCK.format(md5=provenance.file_md5(er)))
+    (tmp_path / "src.py").write_text("print(1)\n")
+    lock = provenance.lock_entries(tmp_path / "dvc.lock")
+    rows = {r["path"]: r for r in provenance.input_hashes(["results/robustness/er.csv", "src.py", "gone"],
+                                                          lock, tmp_path)}
+    assert rows["results/robustness/er.csv"]["stage"] == "robustness"
+    assert rows["results/robustness/er.csv"]["matches_disk"] is True
+    assert rows["src.py"]["stage"] == "(source)" and len(rows["src.py"]["md5"]) == 32
+    assert rows["gone"]["md5"] is None
+    er.write_text("changed\n")
+    rows = provenance.input_hashes(["results/robustness/er.csv"], lock, tmp_path)
+    assert rows[0]["matches_disk"] is False
+    pk = {p["package"]: p for p in provenance.package_versions(ROOT / "requirements.txt")}
+    assert pk["pandas"]["installed"] == pd.__version__ and pk["pandas"]["pinned"]
+    g = provenance.git_info(ROOT)
+    assert g.get("commit") is None or len(g["commit"]) == 40
+    assert provenance.flatten({"a": {"b": 1, "c": [1, 2]}}) == {"a.b": 1, "a.c": [1, 2]}
+
+
+def test_index_page_has_the_claims_table_and_no_external_resources(tmp_path):
+    inputs = write_er(tmp_path, [er_rows("spurious_tint", "in-support", {"ft": (0.004, -0.01, 0.02)})])
+    rows = C.build(inputs, RULES)
+    params = load_params(ROOT / "params.yaml")
+    prov = {"git": {"commit": "a" * 40, "branch": "main", "dirty": True, "changed": ["x.py"]},
+            "inputs": [{"path": "p", "stage": "s", "md5": "m", "size": 1, "nfiles": None, "matches_disk": False}],
+            "lock": {}, "params": provenance.flatten(params), "packages": [
+                {"package": "pandas", "pinned": "0.0", "installed": pd.__version__}],
+            "device": {"cpu_count": 2}, "stage_times": [{"stage": "pretrain", "wall_seconds": 3.0,
+                                                          "source": "results/pretrain/metrics.json"},
+                                                         {"stage": "curate", "wall_seconds": None, "source": None}]}
+    listing = [(p, f"parts/{p.name}.html", {}) for p in parts.PARTS]
+    page = index.render(rows, listing, prov, params, report_seconds=1.5)
+    assert '<table class="claims" id="claims">' in page
+    for header in ("paper's claim", "paper's number", "ours (95% interval)", "agrees?"):
+        assert header in page
+    assert "v-agrees" in page and NOT_PRODUCED in page
+    assert all(f'href="parts/{n}.html"' in page for n in parts.NAMES)
+    assert "differs from this commit" in page and "pinned 0.0" in page and "not recorded" in page
+    assert "On disk but not as dvc.lock pins them" in page
+    assert "<script" not in page and not re.search(r'(src|href)="https?:', page)
+
+
+# ------------------------------------------------------------------ notebooks -> HTML
+TINY_NB = {
+    "cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1", "outputs": [],
+         "execution_count": None, "id": "p"},
+        {"cell_type": "code", "metadata": {}, "id": "f", "outputs": [], "execution_count": None, "source":
+         "import sys, matplotlib.pyplot as plt\nprint('exe', sys.executable, 'x', x)\n"
+         "plt.plot([0, 1], [0, x]); plt.title('SECRET_CODE_MARKER' if False else 'fig'); plt.show()"},
+    ],
+    "metadata": {"kernelspec": {"name": render.KERNEL_NAME, "display_name": "x", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def test_execute_and_render_self_contained_html(tmp_path):
+    src = tmp_path / "t.ipynb"
+    src.write_text(json.dumps(TINY_NB))
+    out = tmp_path / "out.ipynb"
+    with render.kernel_env(ROOT) as kernel:
+        render.execute(src, out, {"x": 3}, tmp_path, kernel, timeout=120)
+    nb = json.loads(out.read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert f"exe {sys.executable} x 3" in text  # this interpreter, injected parameter
+    html_path = tmp_path / "out.html"
+    render.to_html(out, html_path, "Tiny")
+    page = html_path.read_text()
+    assert "data:image/png;base64," in page
+    assert "SECRET_CODE_MARKER" not in page  # code cells hidden by default
+    assert not re.search(r'<script[^>]+src=', page) and "cdnjs" not in page and "mathjax" not in page.lower()
+    render.to_html(out, html_path, "Tiny", show_code=True)
+    assert "SECRET_CODE_MARKER" in html_path.read_text()
+
+
+def test_failing_notebook_names_the_cell(tmp_path):
+    import papermill
+
+    bad = json.loads(json.dumps(TINY_NB))
+    bad["cells"][1]["source"] = "raise ValueError('boom in the report')"
+    (tmp_path / "bad.ipynb").write_text(json.dumps(bad))
+    with render.kernel_env(ROOT) as kernel, pytest.raises(papermill.PapermillExecutionError, match="boom"):
+        render.execute(tmp_path / "bad.ipynb", tmp_path / "o.ipynb", {}, tmp_path, kernel, timeout=60)
+
+
+# ------------------------------------------------------------------ headless Chromium
+def need_chromium() -> str:
+    path = browser.find_chromium()
+    if path is None:
+        msg = ("headless Chromium is not installed (Debian: apt-get install chromium; .ci/run installs "
+               "it), so the rendered HTML cannot be opened in a browser")
+        if os.environ.get("ASKSHIFT_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg + " but ASKSHIFT_REQUIRE_BROWSER=1")
+        pytest.skip(msg)
+    return path
+
+
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def test_browser_check_catches_broken_figures_and_errors(tmp_path):
+    need_chromium()
+    good = tmp_path / "good.html"
+    good.write_text(f'<html><head></head><body><p>hi</p><img src="data:image/png;base64,{PNG_1PX}"></body></html>')
+    c = browser.check_page(good)
+    assert c.ok and c.images == 1 and not c.broken, c
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><head></head><body><p>hi</p><img src="missing.png">'
+                   '<img src="data:image/png;base64,AAAA"><script>undefinedFunction()</script></body></html>')
+    c = browser.check_page(bad)
+    assert not c.ok and len(c.broken) == 2
+    assert any("failed to load" in e for e in c.errors) and any("undefinedFunction" in e for e in c.errors)
+
+
+def check_report_dir(reports: Path) -> None:
+    """What the end-to-end test asserts about a rendered report (also usable by hand)."""
+    page = (reports / "index.html").read_text(encoding="utf-8")
+    assert '<table class="claims" id="claims">' in page and "agrees?" in page
+    table = pd.read_csv(reports / "parts" / "claims.csv")
+    assert {"section", "claim", "paper", "ours", "verdict", "rule"} <= set(table.columns)
+    assert table["verdict"].isin([C.AGREES, C.DISAGREES, C.UNCLEAR, C.ABSENT, C.NOT_HERE]).all()
+    assert (table["part"] == "robustness").sum() >= 5
+    for name in load_params(reports.parent / "params.yaml")["report"]["parts"]:
+        assert (reports / "parts" / f"{name}.html").stat().st_size > 0
+        assert (reports / "parts" / f"{name}.ipynb").stat().st_size > 0
+    need_chromium()
+    for html_file in [reports / "index.html", *sorted((reports / "parts").glob("*.html"))]:
+        c = browser.check_page(html_file)
+        assert c.ok, f"{html_file.name}: broken images {c.broken}, errors {c.errors}"
+        if html_file.stem in ("data", "robustness"):
+            assert c.images >= 2, f"{html_file.name}: only {c.images} figures"
+    assert browser.check_page(reports / "index.html").tables >= 3
+
+
+def test_screenshot(tmp_path):
+    need_chromium()
+    page = tmp_path / "p.html"
+    page.write_text("<html><head></head><body><h1>report</h1></body></html>")
+    shot = browser.screenshot(page, tmp_path / "p.png", width=400, height=300)
+    from PIL import Image
+
+    assert Image.open(shot).size == (400, 300)
+
+
+def test_stage_claims_contract():
+    doc = {"claims": [
+        {"claim": "robust", "paper": "p", "er": 0.05, "low": 0.02, "high": 0.08, "rule": "positive",
+         "r2": 0.9, "n_baseline": 5, "what": "arm x"},
+        {"claim": "poor fit", "er": 0.05, "low": 0.02, "high": 0.08, "rule": "positive", "r2": 0.1, "n_baseline": 5},
+        {"claim": "spread", "er": 1e-12, "low": 1e-12, "high": 1e-12, "rule": "near_zero", "unit": "raw"},
+        {"claim": "a above b", "er": 0.10, "low": 0.08, "high": 0.12, "rule": "above",
+         "than": {"er": 0.01, "low": -0.01, "high": 0.03, "what": "scratch"}},
+        {"claim": "broken", "er": "x"},
+    ]}
+    rows = C.claims_from_metrics(doc, "Sec. 6", "t", "paper", "interventions", RULES)
+    assert [r.verdict for r in rows] == [C.AGREES, C.UNCLEAR, C.AGREES, C.AGREES, C.UNCLEAR]
+    assert "r² = 0.90" in rows[0].detail and "too poor" in rows[1].detail
+    assert rows[2].ours == "1e-12" and "vs scratch" in rows[3].ours and "malformed" in rows[4].ours
+    empty = C.claims_from_metrics({}, "Sec. 4", "t", "paper", "theory", RULES)
+    assert empty[0].verdict == C.UNCLEAR and "no `claims` entry" in empty[0].detail
+
+
+def test_plot_templates_are_valid():
+    for entry in dvc_yaml()["plots"]:
+        (name, spec), = entry.items()
+        tpl = spec.get("template", "")
+        if tpl.endswith(".json"):
+            text = (ROOT / tpl).read_text()
+            json.loads(text)
+            assert '"<DVC_METRIC_DATA>"' in text, tpl
+
+
+def test_inputs_folder_holding_single_file_deps(tmp_path):
+    d = tmp_path / "results" / "x"
+    d.mkdir(parents=True)
+    for name in ("er.csv", "big.parquet", "metrics.json"):
+        (d / name).write_text("1")
+    inp = Inputs(["results/x/er.csv", "results/x/metrics.json", "results/x/gone.csv"], tmp_path)
+    assert inp.has("results/x") and inp.has("results/x/er.csv") and not inp.has("results/x/big.parquet")
+    assert [p.name for p in inp.glob("results/x", "*")] == ["er.csv", "metrics.json"]
+    assert not inp.has("results/x/gone.csv") and "missing on disk" in inp.why_absent("results/x/gone.csv")
+
+
+def test_stage_times_from_metrics_files(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.json").write_text('{"wall_seconds": 3.5}')
+    (tmp_path / "r" / "b.json").write_text('{"theorem": {"wall_seconds": 0.5}, "claims": []}')
+    y = {"stages": {"a": {"metrics": [{"r/a.json": {"cache": False}}]}, "b": {"metrics": ["r/b.json"]},
+                    "c": {"outs": ["x"]}, "report": {"deps": ["r/a.json", "r/b.json"]}}}
+    inputs = Inputs(declared_deps(y), tmp_path, stage_outputs(y))
+    times = {t["stage"]: t["wall_seconds"] for t in provenance.stage_times(y, inputs)}
+    assert times == {"a": 3.5, "b": 0.5, "c": None}
