@@ -19,7 +19,7 @@ from askshift import models, study
 from askshift.analyses import bias, common
 from askshift.data import store
 from askshift.params import load_params, main_guard
-from askshift.stagekit import Timer, atomic_path, reset_dir, write_json
+from askshift.stagekit import Timer, atomic_path, write_json
 
 OUT = study.RESULTS / "interventions"
 MODELS = study.MODELS / "interventions"
@@ -33,10 +33,10 @@ def main() -> None:
     device, bs = params["compute"]["device"], params["evaluate"]["batch_size"]
     shift_index = json.loads((study.DATASETS / "shifts.json").read_text())
     baseline_index = json.loads((study.MODELS / "baseline" / "index.json").read_text())
-    reset_dir(MODELS)
     all_info, all_preds, dfr_info, er_rows, counts, overlaps = [], [], {}, [], [], []
     metrics: dict = {"arms": {}, "corrected": {}}
     claims: list[dict] = []
+    all_models: dict = {}
 
     for variant in cfg["variants"]:
         ref_name = f"ref_{variant}"
@@ -76,8 +76,7 @@ def main() -> None:
             arch=params["model"]["arch"], arch_kwargs=params["model"]["kwargs"], num_classes=num_classes,
             pretrained=str(PRETRAINED), dfr_kwargs={"Cs": cfg["dfr"]["Cs"], "val_fraction": cfg["dfr"]["val_fraction"]},
             batch_size=bs, device=device, prefix=f"{variant}/", log=lambda s: print(f"{s} ({timer()} s)", flush=True))
-        for name, model in trained.items():
-            models.save_model(model, MODELS / f"{name.replace('/', '__')}.pt")
+        all_models.update(trained)
         dfr_info.update(dinfo)
         info.insert(1, "variant", variant)
         info_v = pd.concat([base_info, info], ignore_index=True)
@@ -115,9 +114,13 @@ def main() -> None:
                          ("overlap.csv", pd.concat(overlaps, ignore_index=True))):
         with atomic_path(OUT / fname) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6f")
-    write_json(MODELS / "index.json", [{**r, "path": str(MODELS / f"{r['model'].replace('/', '__')}.pt"),
-                                        "dfr": dfr_info.get(r["model"])}
-                                       for r in info_all[info_all["arm"] != "baseline"].to_dict("records")])
+    with store.atomic_dir(MODELS) as tmp:  # all models or none
+        index = []
+        for r in info_all[info_all["arm"] != "baseline"].to_dict("records"):
+            fname = f"{r['model'].replace('/', '__')}.pt"
+            models.save_model(all_models[r["model"]], tmp / fname)
+            index.append({**r, "path": str(MODELS / fname), "dfr": dfr_info.get(r["model"])})
+        write_json(tmp / "index.json", common.json_clean(index))
     metrics["dfr"] = {"max_fold_error": max(d["fold_error"] for d in dfr_info.values()),
                       "all_converged": all(d["converged"] for d in dfr_info.values())}
     metrics["claims"] = claims
