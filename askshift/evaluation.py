@@ -20,9 +20,8 @@ def prediction_frame(model_name: str, dataset: str, meta: pd.DataFrame, logits: 
     })
 
 
-def accuracy_table(predictions: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy, balanced accuracy and worst-group accuracy per (model, dataset), joined with
-    what each model is (variant, role, strategy, ...)."""
+def accuracy_points(predictions: pd.DataFrame) -> pd.DataFrame:
+    """accuracy, balanced_accuracy, worst_group_accuracy and n per (model, dataset)."""
     rows = []
     for (model, dataset), p in predictions.groupby(["model", "dataset"], sort=True):
         y, yhat, g = p["label"].to_numpy(), p["pred"].to_numpy(), p["group"].to_numpy()
@@ -30,6 +29,10 @@ def accuracy_table(predictions: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFram
                      "accuracy": metrics.accuracy(y, yhat),
                      "balanced_accuracy": metrics.balanced_accuracy(y, yhat),
                      "worst_group_accuracy": metrics.worst_group_accuracy(y, yhat, g)})
-    table = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def accuracy_table(predictions: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """accuracy_points joined with what each model is (variant, role, strategy, ...)."""
     info = runs.rename(columns={"name": "model"})[list(RUN_COLUMNS)]
-    return info.merge(table, on="model", how="inner", validate="one_to_many")
+    return info.merge(accuracy_points(predictions), on="model", how="inner", validate="one_to_many")

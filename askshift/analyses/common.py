@@ -56,16 +56,7 @@ def predict_frame(model, model_name: str, datasets: dict[str, Dataset], batch_si
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracy_points(predictions: pd.DataFrame) -> pd.DataFrame:
-    """accuracy, balanced_accuracy, worst_group_accuracy and n per (model, dataset)."""
-    rows = []
-    for (model, dataset), p in predictions.groupby(["model", "dataset"], sort=True):
-        y, yhat, g = p["label"].to_numpy(), p["pred"].to_numpy(), p["group"].to_numpy()
-        rows.append({"model": model, "dataset": dataset, "n": len(p),
-                     "accuracy": metrics.accuracy(y, yhat),
-                     "balanced_accuracy": metrics.balanced_accuracy(y, yhat),
-                     "worst_group_accuracy": metrics.worst_group_accuracy(y, yhat, g)})
-    return pd.DataFrame(rows)
+accuracy_points = evaluation.accuracy_points  # one implementation, shared with the evaluate stage
 
 
 def pair_frame(points: pd.DataFrame, info: pd.DataFrame, ref: str, shifted: str) -> pd.DataFrame:
