@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from askshift import evaluation, metrics, models, train
+from askshift import evaluation, models, train
 from askshift import robustness as R
 from askshift.data.store import Dataset
 
