@@ -243,7 +243,8 @@ SCHEMA: dict = {
     },
     "split": {
         "shifts": ListOf(Str(), min_len=1, unique=True),
-        "features": Choice(("pretrained", "pixels")),
+        "features": Choice(("pixels", "pretrained", "both")),
+        "pixel_size": Choice((8, 16, 32)),
         "k": Int(2, 100),
         "C": Float(1e-6, 1e6),
         "epsilon": Float(1e-6, 1.0),

@@ -6,7 +6,7 @@ arms -- scratch, scratch+DFR, pre-trained (FT), pre-trained+DFR -- and, with
 pretrained_rw). DFR is fitted on the reference validation split (held out from training, with
 group labels). Every model and the variant's baselines are evaluated on the reference test
 split, on each shifted set of the variant, and on that set made out-of-support on top
-(`interventions.compose`, e.g. tint + pad as in the paper's CIFAR-10 appendix). Then: ER and
+(`interventions.compose`: flip by default; the paper's CIFAR-10 appendix uses tint + pad). Then: ER and
 worst-group accuracy per arm with intervals, and the corrected-examples overlaps.
 """
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Stage `split` (paper Sec. 5.2): split shifts into in-support and out-of-support parts.
 
-For each shift of `split.shifts`: a domain classifier (L2 logistic regression on frozen
-penultimate features of the pre-trained model, or on pixels) tells the shift's reference training
+For each shift of `split.shifts`: a domain classifier (L2 logistic regression on pooled pixels,
+frozen penultimate features of the pre-trained model, or both) tells the shift's reference training
 images from its shifted images, cross-fitted over `split.k` folds; one temperature is
 calibrated on all out-of-fold logits; a shifted example is out-of-support where the density
 ratio p_ref/p_shift is below `split.epsilon`. On the mixture shift, whose membership is known,
 the split is scored (AUROC, precision, recall). Then the ER of the pre-trained strategies on
-each part (in, out, all, and in-support re-weighted to the out-of-support part's difficulty),
+each part (in, out, all, and in-support re-weighted to the out-of-support part's difficulty,
+cross-fitted over two halves of the baselines),
 each part with its own baseline fit, from the evaluate stage's per-example predictions.
 """
 from __future__ import annotations
@@ -39,12 +40,15 @@ def main() -> None:
     wanted = [shift_index[s]["shifted"] for s in cfg["shifts"]]
     preds = pd.read_parquet(study.RESULTS / "evaluate" / "predictions.parquet",
                             filters=[("dataset", "in", wanted)])
-    pre = models.load_model(PRETRAINED)
+    pre = models.load_model(PRETRAINED) if cfg["features"] != "pixels" else None
 
     def features(images):
-        if cfg["features"] == "pixels":
-            return images.reshape(len(images), -1).astype(np.float32) / 255.0
-        return train.extract_features(pre, images, batch_size=bs, device=device)
+        parts = []
+        if cfg["features"] in ("pretrained", "both"):
+            parts.append(train.extract_features(pre, images, batch_size=bs, device=device))
+        if cfg["features"] in ("pixels", "both"):
+            parts.append(SP.pixel_features(images, cfg["pixel_size"]))
+        return np.hstack(parts)
 
     ratio_rows, er_rows, metrics = [], [], {"parts": {}}
     ref_feats: dict[str, np.ndarray] = {}
@@ -75,16 +79,19 @@ def main() -> None:
             columns={"accuracy": "ref_acc"}).reset_index(drop=True)
         correct, index = common.correctness_matrix(preds, info["model"].tolist(), pair["shifted"])
         order = pd.Series(np.arange(len(meta)), index=meta["index"].to_numpy()).loc[index].to_numpy()
-        parts = SP.part_weights(oos[order], correct[info["role"].to_numpy() == "baseline"],
-                                true_out=None if true_out is None else true_out[order])
+        parts = SP.part_weights(oos[order], true_out=None if true_out is None else true_out[order])
         er = SP.part_er(SP.part_points(correct, info, parts), scale=rob["scale"], confidence=rob["confidence"],
                         min_examples=cfg["min_part"])
+        matched = SP.matched_er(correct, info, oos[order], scale=rob["scale"], confidence=rob["confidence"],
+                                min_examples=cfg["min_part"])
+        er = pd.concat([er, matched], ignore_index=True)
         er.insert(0, "shift", name)
         er_rows.append(er)
         m["er"] = {}
         for part, g in er.groupby("part", sort=False):
             ok = g.dropna(subset=["er"]) if "er" in g else g.iloc[0:0]
-            m["er"][part] = {"n_examples": int(g["n_examples"].iloc[0]),
+            n_ex = g["n_examples"].iloc[0] if "n_examples" in g else None
+            m["er"][part] = {"n_examples": int(n_ex) if pd.notna(n_ex) else None,
                              "er_mean": float(ok["er"].mean()) if len(ok) else None,
                              "r2": float(ok["r2"].iloc[0]) if len(ok) else None,
                              **{f"er_{r.strategy}": r.er for r in ok.itertuples()}}
@@ -115,7 +122,8 @@ def main() -> None:
         pd.concat(ratio_rows, ignore_index=True).to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(OUT / "er.csv") as tmp:
         er_all.to_csv(tmp, index=False, float_format="%.6f")
-    metrics.update(epsilon=cfg["epsilon"], k=cfg["k"], features=cfg["features"], claims=claims,
+    metrics.update(epsilon=cfg["epsilon"], k=cfg["k"], features=cfg["features"], pixel_size=cfg["pixel_size"],
+                   claims=claims,
                    wall_seconds=timer())
     write_json(OUT / "metrics.json", common.json_clean(metrics))
     print(f"split done ({timer()} s)")

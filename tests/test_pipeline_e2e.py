@@ -69,7 +69,7 @@ def test_analyses_outputs(workspace):
     ws, _ = workspace
     iv = json.loads((ws / "results/interventions/metrics.json").read_text())
     arms = iv["arms"]["spurious_tint"]
-    assert set(arms) == {"spurious_tint", "spurious_tint+pad"}
+    assert set(arms) == {"spurious_tint", "spurious_tint+flip"}
     for a in arms.values():
         assert a["n_baseline"] == 3 and 0 <= a["fit_r2"] <= 1
         for arm in ("scratch", "scratch_dfr", "pretrained", "pretrained_dfr", "scratch_rw", "pretrained_rw"):

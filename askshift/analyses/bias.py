@@ -5,7 +5,7 @@
   weights ``N / (G n_g)`` (``C`` picked by worst-group accuracy on half of the held-out set,
   then refitted on all of it), folded back into a copy of the model's last layer.
 * :func:`compose_shift` -- a shifted set made out-of-support on top of its in-support shift
-  (the paper's CIFAR-10 "tint + pad" appendix setting).
+  (the setting of the paper's CIFAR-10 "tint + pad" appendix).
 * :func:`minority_groups` -- groups rarer than the median group in the reference training set.
 * :func:`corrected_analysis` -- which examples each intervention corrects (usually wrong for
   the baseline arm, usually right with the intervention) and the pairwise overlaps.
