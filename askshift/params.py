@@ -175,7 +175,7 @@ SCHEMA: dict = {
             "out_fraction": Float(0.05, 0.95),
             "out_of_support_shift": Choice(OUT_OF_SUPPORT_SHIFTS),
         },
-        "debiased": {"base_per_class": Int(1), "balanced_per_class": Int(1)},
+        "debiased": {"size": Int(10), "retints": Int(1, 10)},
         "corpus": {
             "letters_per_class": Int(10),
             "val_fraction": Float(0.0, 0.5),
@@ -239,7 +239,6 @@ SCHEMA: dict = {
         "min_steps": Int(0),
         "sizes": ListOf(Int(10), min_len=1, unique=True),
         "resamples": Int(1, 64),
-        "retints": Int(1, 10),
     },
     "split": {
         "shifts": ListOf(Str(), min_len=1, unique=True),
@@ -284,6 +283,10 @@ def _cross_checks(p: dict) -> None:
             f"pretrain.weights = {w!r}: must be 'pipeline' (train on the corpus), "
             "'timm:<name.tag>[@<local file>]' or 'file:<path>'"
         )
+    if c["debiased"]["size"] % DIGITS_CLASSES:
+        raise ParamsError(
+            f"curate.debiased.size = {c['debiased']['size']}: must be a multiple of the {DIGITS_CLASSES} "
+            "classes (a de-biased set has the same number of images per class)")
     if c["corpus"]["scale_min"] > c["corpus"]["scale_max"]:
         raise ParamsError(
             f"curate.corpus.scale_min = {c['corpus']['scale_min']} is above "

@@ -9,7 +9,7 @@ shifted set (accuracy, worst-group accuracy, ER against the variant's baselines)
 - pretrained_reference: fine-tuned on the full biased reference -- the `pretrained` arm of the
   interventions stage, reused (same recipe), not trained again.
 Then the size sweep: curated sets of each size of `curated.sizes` (classes balanced, tint
-independent of the label, `curated.retints` colours per original), `curated.resamples` each.
+independent of the label, `curate.debiased.retints` colours per original), `curated.resamples` each.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pandas as pd
 from askshift import shifts, study
 from askshift.analyses import common
 from askshift.analyses import curated as CU
-from askshift.data import store
+from askshift.data import debias, store
 from askshift.params import load_params, main_guard
 from askshift.stagekit import Timer, atomic_path, write_json
 
@@ -43,8 +43,8 @@ def main() -> None:
     debiased = store.load(study.DATASETS / pair["debiased"])
     plain = store.load(study.DATASETS / "ref_plain").split("train")
     colours = shifts.class_colours(NUM_CLASSES, seed)
-    strength = params["curate"]["tint_strength"]
-    CU.check_colours(debiased, plain, colours, strength)  # the sampler tints exactly like curation
+    strength, retints = params["curate"]["tint_strength"], params["curate"]["debiased"]["retints"]
+    debias.check_colours(debiased, plain, colours, strength)  # the sampler tints exactly like curation
 
     # the variant's baselines and the full-reference fine-tunes, from the interventions stage
     iv = pd.read_csv(study.RESULTS / "interventions" / "points.csv")
@@ -71,17 +71,17 @@ def main() -> None:
         rs = study.run_seed(seed, "curated", variant, t)
         run(f"pretrained_debiased-t{t}", "pretrained", debiased, "pretrained_debiased", t, rs)
         run(f"scratch_debiased-t{t}", "scratch", debiased, "scratch_debiased", t, rs)
-        pick = CU.balanced_subset(balanced.labels, len(debiased), np.random.default_rng(rs), NUM_CLASSES)
+        pick = debias.balanced_subset(balanced.labels, len(debiased), np.random.default_rng(rs), NUM_CLASSES)
         run(f"pretrained_balanced-t{t}", "pretrained", balanced.select(pick), "pretrained_balanced", t, rs)
 
     sweep_sets = []
     for n in cfg["sizes"]:
         for r in range(cfg["resamples"]):
             rs = study.run_seed(seed, "curated-sweep", variant, n, r)
-            idx, tint = CU.sample_curated(plain.labels, n, NUM_CLASSES, cfg["retints"], np.random.default_rng(rs),
+            idx, tint = debias.sample_curated(plain.labels, n, NUM_CLASSES, retints, np.random.default_rng(rs),
                                           NUM_CLASSES)
-            data = CU.build_tinted(plain, idx, tint, colours, strength)
-            stats = CU.curated_stats(data.labels, tint, idx)
+            data = debias.build_tinted(plain, idx, tint, colours, strength)
+            stats = debias.curated_stats(data.labels, tint, idx)
             sweep_sets.append({"size": n, "resample": r, "n_originals": stats["n_originals"],
                                "tint_only_accuracy": stats["tint_predicts_label"]["accuracy"],
                                "tint_label_nmi": stats["tint_predicts_label"]["nmi"]})
@@ -93,7 +93,7 @@ def main() -> None:
     table = common.er_table(pairs, scale=rob["scale"], confidence=rob["confidence"])
     arms, sweep, metrics, claims = CU.summarise(table, n_debiased=len(debiased), n_reference=len(ref.split("train")))
     metrics = {"shift": pair["shifted"],
-               "debiased_set": CU.curated_stats(debiased.labels, debiased.meta["tint"].to_numpy(),
+               "debiased_set": debias.curated_stats(debiased.labels, debiased.meta["tint"].to_numpy(),
                                                 debiased.meta["mnist_index"].to_numpy()), **metrics}
     metrics.update(claims=claims, wall_seconds=timer())
     OUT.mkdir(parents=True, exist_ok=True)

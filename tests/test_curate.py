@@ -139,18 +139,24 @@ def test_mixture_membership(world):
 
 def test_debiased_tint_set_is_debiased(world):
     d = world["debiased_spurious_tint"]
-    assert len(d) == 2 * 10 * 10
+    assert len(d) == 200
     assert np.bincount(d.labels).tolist() == [20] * 10
     stats = summary.attribute_predictivity(d.labels, d.meta["tint"].to_numpy())
     assert stats["accuracy"] == pytest.approx(0.1) and stats["nmi"] < 1e-9
+    # retints = 2: 100 originals, each in two different colours (half originals, half edits)
+    per_original = d.meta.groupby("mnist_index")["tint"].agg(["size", "nunique"])
+    assert len(per_original) == 100 and (per_original["size"] == 2).all() and (per_original["nunique"] == 2).all()
+    assert set(d.meta["split"]) == {"train"} and d.meta["index"].tolist() == list(range(200))
     biased = world["ref_spurious_tint"].split("train")
     assert summary.attribute_predictivity(biased.labels, biased.meta["tint"].to_numpy())["accuracy"] > 0.4
 
 
 def test_debiased_balanced_sets(world):
-    for name in ("debiased_label_shift", "debiased_plain"):
+    # plain: 200 images; label shift: capped by its rarest (minority) class in the 300-image train split
+    rarest = np.bincount(world["ref_label_shift"].split("train").labels, minlength=10).min()
+    for name, n in (("debiased_plain", 200), ("debiased_label_shift", 10 * min(20, rarest))):
         counts = np.bincount(world[name].labels, minlength=10)
-        assert counts.min() == counts.max() > 0
+        assert counts.min() == counts.max() > 0 and counts.sum() == n
 
 
 def test_fonts_and_uci_shifts(world):

@@ -57,6 +57,8 @@ BAD = [
     ("curate.tint_strenght", 0.3, "unknown key 'curate.tint_strenght': no stage reads it (did you mean 'tint_strength'?)"),
     ("finetune_dataset", "debiased", "unknown key 'finetune_dataset': no stage reads it"),
     ("curate.image_size", 64, "curate.image_size = 64: must be one of: 32"),
+    ("curate.debiased.size", 205, "curate.debiased.size = 205: must be a multiple of the 10 classes"),
+    ("curate.debiased.retints", 11, "curate.debiased.retints = 11: expected an integer in [1, 10]"),
 ]
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from askshift import shifts
+from askshift.data import debias
 from askshift.data.readers import centre_by_mass, render_glyph
 from askshift.data.store import Dataset, concat
 
@@ -145,31 +146,6 @@ def out_of_support(name: str, ds: Dataset, cfg: dict, colours, photos, rng) -> D
     return Dataset(images, meta)
 
 
-def build_debiased_tint(plain_train: Dataset, base_per_class: int, colours, strength, rng) -> Dataset:
-    """Counterfactual re-tints: a few originals per class, each in every class colour, so the
-    tint is exactly uniform within every class and carries no label information."""
-    picks = np.concatenate([
-        rng.choice(np.flatnonzero(plain_train.labels == c), size=base_per_class, replace=False)
-        for c in range(NUM_CLASSES)])
-    base = plain_train.select(np.repeat(picks, NUM_CLASSES))
-    colour_idx = np.tile(np.arange(NUM_CLASSES), len(picks))
-    out = _tinted(base, colour_idx, colours, strength)
-    out.meta["index"] = np.arange(len(out))
-    out.meta["base_image"] = np.repeat(np.arange(len(picks)), NUM_CLASSES)
-    return _relabel_split(out, "train")
-
-
-def build_balanced_subset(train: Dataset, per_class: int, rng) -> Dataset:
-    """A small class-balanced subset (limited by the rarest class)."""
-    counts = np.bincount(train.labels, minlength=NUM_CLASSES)
-    k = min(per_class, int(counts.min()))
-    picks = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), size=k, replace=False)
-                            for c in range(NUM_CLASSES)])
-    out = train.select(np.sort(picks))
-    out.meta["index"] = np.arange(len(out))
-    return _relabel_split(out, "train")
-
-
 def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[str, Dataset]:
     """Every dataset of the digits world except the pre-training corpus, keyed by name."""
     rng = np.random.default_rng([seed, 2])
@@ -218,12 +194,17 @@ def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[str, Dataset
     out["shift_mixture"] = mix
 
     # de-biased fine-tuning sets (small, non-diverse, de-biased by construction)
+    # spurious tint: originals re-tinted so that every class gets the same multiset of tints;
+    # label shift and plain: class-balanced draws (the label is the only bias there)
     d = cfg["debiased"]
     train = plain.split("train")
-    out["debiased_spurious_tint"] = build_debiased_tint(train, d["base_per_class"], colours, strength, rng)
-    out["debiased_label_shift"] = build_balanced_subset(
-        out["ref_label_shift"].split("train"), d["balanced_per_class"], rng)
-    out["debiased_plain"] = build_balanced_subset(train, d["balanced_per_class"], rng)
+    idx, tint = debias.sample_curated(train.labels, d["size"], NUM_CLASSES, d["retints"], rng, NUM_CLASSES)
+    out["debiased_spurious_tint"] = debias.build_tinted(train, idx, tint, colours, strength)
+    for name, pool in (("label_shift", out["ref_label_shift"].split("train")), ("plain", train)):
+        n = min(d["size"], NUM_CLASSES * int(np.bincount(pool.labels, minlength=NUM_CLASSES).min()))
+        sub = pool.select(debias.balanced_subset(pool.labels, n, rng, NUM_CLASSES))  # rarest class caps it
+        sub.meta["index"] = np.arange(len(sub))
+        out[f"debiased_{name}"] = _relabel_split(sub, "train")
     return out
 
 
