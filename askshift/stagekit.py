@@ -17,10 +17,23 @@ def recipe_hash(recipe: dict) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def checkpoint_dir(stage: str, run: str, recipe: dict) -> Path:
+def file_digest(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checkpoint_dir(stage: str, run: str, recipe: dict, *, data, init=None) -> Path:
     """Resumable checkpoints of one run. The folder name carries a hash of the run's recipe,
-    so a changed recipe starts afresh instead of resuming a run that no longer applies."""
-    return CKPT_ROOT / stage / f"{run.replace('/', '__')}-{recipe_hash(recipe)}"
+    of its training data ``(images, labels)`` and of the file of its initial weights ``init``,
+    so a run whose recipe, data or starting point changed (e.g. a `dvc exp run` that changes the
+    bias strength or the pre-training) starts afresh instead of resuming one that no longer applies."""
+    from askshift.train import fingerprint  # torch is only needed by stages that train
+
+    key = {**recipe, "data": fingerprint(*data), "init": None if init is None else file_digest(init)}
+    return CKPT_ROOT / stage / f"{run.replace('/', '__')}-{recipe_hash(key)}"
 
 
 def prune_checkpoints(stage: str, keep: set[Path]) -> None:

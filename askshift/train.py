@@ -259,12 +259,15 @@ def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels.to(torch.int64)
 
 
-def fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
-    """Cheap identity of a dataset (shape, all labels, a strided sample of images)."""
+def fingerprint(images, labels) -> str:
+    """Cheap identity of a dataset (shape, all labels, a strided sample of images); tensors or
+    numpy arrays give the same digest."""
+    images = images.cpu().numpy() if torch.is_tensor(images) else np.asarray(images)
+    labels = labels.cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
     h = hashlib.sha1(repr(tuple(images.shape)).encode())
-    h.update(labels.cpu().numpy().tobytes())
+    h.update(labels.astype(np.int64).tobytes())
     step = max(1, len(images) // 256)
-    h.update(images[::step].cpu().contiguous().numpy().tobytes())
+    h.update(np.ascontiguousarray(images[::step]).tobytes())
     return h.hexdigest()
 
 

@@ -39,7 +39,7 @@ def main() -> None:
             data = tr if fraction == 1.0 else subset(tr, fraction, seed)
             cfg = study.train_config(b["train"], params["compute"], seed)
             recipe = {"model": m, "train": cfg.to_dict(), "variant": variant, "fraction": fraction}
-            ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe)
+            ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe, data=(data.images, data.labels))
             keep.add(ckpt)
             model = models.create_model(m["arch"], num_classes, seed=seed, **m["kwargs"])
             epochs = [r.epoch for r in outs] if fraction == 1.0 else []

@@ -29,7 +29,7 @@ def main() -> None:
         model = models.create_model(params["model"]["arch"], num_classes,
                                     weights=f"pipeline:{PRETRAINED}", seed=seed)
         recipe = {"run": r.as_dict(), "train": cfg.to_dict(), "lp": lp_cfg.to_dict()}
-        ckpt = checkpoint_dir("finetune", r.name, recipe)
+        ckpt = checkpoint_dir("finetune", r.name, recipe, data=(tr.images, tr.labels), init=PRETRAINED)
         keep.add(ckpt)
         with live(f"dvclive/finetune/{r.name.replace('/', '-')}") as lv:
             hist = models.finetune(model, (tr.images, tr.labels), (va.images, va.labels), r.strategy,

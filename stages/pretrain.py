@@ -22,7 +22,7 @@ def main() -> None:
                                  study.run_seed(params["seed"], "pretrain"))
         model = models.create_model(m["arch"], num_classes, seed=cfg.seed, **m["kwargs"])
         recipe = {"model": m, "train": cfg.to_dict(), "n_train": len(tr)}
-        ckpt = checkpoint_dir("pretrain", "corpus", recipe)
+        ckpt = checkpoint_dir("pretrain", "corpus", recipe, data=(tr.images, tr.labels))
         prune_checkpoints("pretrain", {ckpt})
         with live("dvclive/pretrain") as lv:
             history = train.fit(model, (tr.images, tr.labels), (va.images, va.labels), cfg,
