@@ -29,7 +29,7 @@ import pandas as pd
 PROG = "askshift"
 
 #: Extra modules that register subcommands on import (e.g. "askshift.cli_split").
-COMMAND_MODULES: list[str] = ["askshift.sweeps"]
+COMMAND_MODULES: list[str] = ["askshift.sweeps", "askshift.probe"]
 
 
 class CLIError(Exception):

@@ -1,9 +1,11 @@
 """End to end: `dvc repro` on a smoke-sized config in a throwaway copy of the repo, then a
-no-op repro, `dvc exp run -S finetune.dataset=debiased`, and a push/pull round trip.
+no-op repro, `dvc exp run -S finetune.dataset=debiased`, a temp-dir experiment that changes the
+bias strength, and a push/pull round trip.
 
 This downloads the pinned sources through the package clients (the registries must be
 reachable) and trains tiny models: a few minutes on 2 cores.
 """
+import io
 import json
 import os
 import re
@@ -120,6 +122,22 @@ def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
     assert "debiased" in table
     git(ws, "add", "-A")
     git(ws, "commit", "-qm", "debiased experiment applied")
+
+
+def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
+    """A temp-dir experiment (as `dvc queue` runs them) that changes the training data of the
+    baselines and fine-tunes: the checkpoint folders of the default run travel with it and must
+    not be resumed ('trained on other data' used to stop it)."""
+    ws, _ = workspace
+    dvc(ws, "exp", "run", "--temp", "-n", "bias09", "-S", "curate.spurious_tint.p=0.9")
+    rows = pd.read_csv(io.StringIO(dvc(ws, "exp", "show", "--csv").stdout))
+    exp = rows[rows["Experiment"] == "bias09"]
+    assert len(exp) == 1 and float(exp["curate.spurious_tint.p"].iloc[0]) == 0.9
+    base = rows[rows["rev"] == "workspace"]
+    # the biased training data changed, so did the tint baselines' ER fit; the plain ones did not
+    col = "shifts.spurious_tint.er_mean"
+    assert float(exp[col].iloc[0]) != float(base[col].iloc[0])
+    assert float(exp["shifts.flip.er_mean"].iloc[0]) == pytest.approx(float(base["shifts.flip.er_mean"].iloc[0]))
 
 
 def test_bad_override_fails_before_work(workspace):
