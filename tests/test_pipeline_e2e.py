@@ -125,19 +125,23 @@ def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
 
 
 def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
-    """A temp-dir experiment (as `dvc queue` runs them) that changes the training data of the
-    baselines and fine-tunes: the checkpoint folders of the default run travel with it and must
-    not be resumed ('trained on other data' used to stop it)."""
+    """An experiment in the workspace that changes the training data of the baselines and
+    fine-tunes while the default run's checkpoints are still there: they must not be resumed
+    ('trained on other data' used to stop it). The corpus does not change: no pre-training."""
     ws, _ = workspace
-    dvc(ws, "exp", "run", "--temp", "-n", "bias09", "-S", "curate.spurious_tint.p=0.9")
+    r = dvc(ws, "exp", "run", "-n", "bias09", "-S", "curate.spurious_tint.p=0.9")
+    assert stages_ran(r.stdout) == {"curate", "baseline", "finetune", "evaluate", "robustness", "report",
+                                    "interventions", "curated", "split"}
     rows = pd.read_csv(io.StringIO(dvc(ws, "exp", "show", "--csv").stdout))
     exp = rows[rows["Experiment"] == "bias09"]
     assert len(exp) == 1 and float(exp["curate.spurious_tint.p"].iloc[0]) == 0.9
-    base = rows[rows["rev"] == "workspace"]
+    base = rows[rows["Experiment"].isna() & (rows["rev"] != "workspace")]  # the committed run
     # the biased training data changed, so did the tint baselines' ER fit; the plain ones did not
     col = "shifts.spurious_tint.er_mean"
     assert float(exp[col].iloc[0]) != float(base[col].iloc[0])
     assert float(exp["shifts.flip.er_mean"].iloc[0]) == pytest.approx(float(base["shifts.flip.er_mean"].iloc[0]))
+    git(ws, "checkout", "--", ".")      # back to the committed run for the tests that follow
+    dvc(ws, "checkout", "--force")
 
 
 def test_bad_override_fails_before_work(workspace):
