@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from askshift.sweeps import flatten
+
 
 def transform(acc, scale: str = "probit"):
     from askshift.robustness import transform as f  # scipy.stats: imported only when plotting ER
@@ -61,6 +63,15 @@ def scaled_axes(ax, scale: str, lo: float, hi: float, axis: str = "both") -> Non
         ax.set_yticks(pos, labels)
 
 
+def _square_axes(ax, lo: float, hi: float, scale: str, diagonal_label: str | None = None) -> None:
+    """Both axes over [lo, hi] in transformed space, the y = x diagonal, accuracy tick labels."""
+    ax.plot([lo, hi], [lo, hi], ls=":", color="#bbbbbb", lw=1, label=diagonal_label)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    a_lo, a_hi = inverse_transform(np.array([lo, hi]), scale)
+    scaled_axes(ax, scale, float(a_lo), float(a_hi))
+
+
 def _range(*arrays, pad: float = 0.15, scale: str = "probit") -> tuple[float, float]:
     z = np.concatenate([transform(np.clip(np.asarray(a, float), 1e-4, 1 - 1e-4), scale) for a in arrays])
     lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
@@ -95,11 +106,7 @@ def accuracy_on_the_line(ax, points: pd.DataFrame, line: pd.DataFrame, er: pd.Da
             ax.scatter(t([r.ref_acc]), t([r.shift_acc]), s=90, marker=marker, color=color,
                        edgecolor="black", lw=1.0, zorder=5, label=f"pre-trained, {name}")
     lo, hi = _range(points["ref_acc"], points["shift_acc"], scale=scale)
-    ax.plot([lo, hi], [lo, hi], ls=":", color="#bbbbbb", lw=1, label="y = x")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    a_lo, a_hi = inverse_transform(np.array([lo, hi]), scale)
-    scaled_axes(ax, scale, float(a_lo), float(a_hi))
+    _square_axes(ax, lo, hi, scale, diagonal_label="y = x")
     ax.set_xlabel(f"reference {metric.replace('_', ' ')} ({scale} scale)")
     ax.set_ylabel(f"shifted {metric.replace('_', ' ')} ({scale} scale)")
     ax.set_title(title, fontsize=10)
@@ -216,16 +223,6 @@ def image_panel(paths: list[tuple[str, Path]], cols: int = 4, size: float = 3.0,
     return fig
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def show_results(ctx, folder: str, what: str, max_rows: int = 40) -> None:
     """Render whatever a stage left in `folder`: metrics.json as a key/value table, every CSV
     as a table (first `max_rows` rows), every PNG/SVG as an image. Absent folder: a box that
@@ -247,7 +244,7 @@ def show_results(ctx, folder: str, what: str, max_rows: int = 40) -> None:
             except ValueError:
                 continue
             _display(Markdown(f"**`{rel}`**"))
-            flat = _flat(doc) if isinstance(doc, dict) else {"value": doc}
+            flat = flatten(doc) if isinstance(doc, dict) else {"value": doc}
             table(pd.DataFrame({"key": list(flat), "value": [str(v) for v in flat.values()]}))
         elif p.suffix in (".csv", ".tsv"):
             df = pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",")
@@ -341,11 +338,7 @@ def arms_on_the_line(ax, base: pd.DataFrame, arms: pd.DataFrame, scale: str = "p
                    zorder=5, label=arm)
     allx = pd.concat([base["ref_acc"], arms["ref_acc"], base["shift_acc"], arms["shift_acc"]])
     lo, hi = _range(allx, scale=scale)
-    ax.plot([lo, hi], [lo, hi], ls=":", color="#bbbbbb", lw=1)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    a_lo, a_hi = inverse_transform(np.array([lo, hi]), scale)
-    scaled_axes(ax, scale, float(a_lo), float(a_hi))
+    _square_axes(ax, lo, hi, scale)
     ax.set_xlabel(f"reference accuracy ({scale} scale)")
     ax.set_ylabel(f"shifted accuracy ({scale} scale)")
     ax.set_title(f"{title}\nfit r² = {fit.r2:.2f}, n = {fit.n}", fontsize=10)
