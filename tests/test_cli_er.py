@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from askshift import robustness as R
-from askshift.cli import OUT_COLUMNS, main
+from askshift.methods import robustness as R
+from askshift.cli import main
+from askshift.cli.er import OUT_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 HELDOUT = REPO.parent / "shared" / "heldout" / "timm-sec3"

@@ -13,7 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from askshift.data import corpus, digits, readers, store, summary
-from askshift.params import validate
+from askshift.study import layout
+from askshift.study.params import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -76,6 +77,11 @@ def fake_digits(n=600, seed=0):
     return images, labels
 
 
+def named(world_by_role: dict) -> dict:
+    """Datasets by their study names (ref_plain, shift_flip, ...), as the curate stage saves them."""
+    return {layout.dataset_name(role, name): ds for (role, name), ds in world_by_role.items()}
+
+
 @pytest.fixture(scope="module")
 def world():
     inputs = digits.DigitsInputs(
@@ -83,7 +89,7 @@ def world():
                                   np.arange(50) % 10),
         heldout_fonts=[FONT_DIR / "DejaVuSerif.ttf"],
         shift_photos=[np.random.default_rng(2).integers(0, 256, (80, 90, 3), dtype=np.uint8)])
-    return digits.build_world(inputs, small_cfg(), seed=0)
+    return named(digits.build_world(inputs, small_cfg(), seed=0))
 
 
 def test_reference_split_stratified_and_disjoint(world):
@@ -191,11 +197,11 @@ def test_curate_is_deterministic(world, tmp_path):
     for f in ("images.npy", "meta.parquet"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     np.testing.assert_array_equal(store.load(tmp_path / "a").images, a.images)
-    again = digits.build_world(digits.DigitsInputs(
+    again = named(digits.build_world(digits.DigitsInputs(
         mnist=fake_digits(), uci=(np.random.default_rng(1).integers(0, 256, (50, 8, 8), dtype=np.uint8),
                                   np.arange(50) % 10),
         heldout_fonts=[FONT_DIR / "DejaVuSerif.ttf"],
-        shift_photos=[np.random.default_rng(2).integers(0, 256, (80, 90, 3), dtype=np.uint8)]), small_cfg(), seed=0)
+        shift_photos=[np.random.default_rng(2).integers(0, 256, (80, 90, 3), dtype=np.uint8)]), small_cfg(), seed=0))
     assert all(_digest(again[k]) == _digest(world[k]) for k in world)
 
 

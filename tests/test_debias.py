@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from askshift import shifts
+from askshift.methods import shifts
 from askshift.data import debias as CU
 from askshift.data.store import Dataset
 

@@ -614,7 +614,7 @@ def test_manifest_and_clean_stale(tmp_path, raw):
     assert check_raw(src, raw) is None  # an extra file means not up to date
 
 
-def test_stage_script_end_to_end(tmp_path):
+def test_download_command_end_to_end(tmp_path):
     folder = tmp_path / "copy"
     folder.mkdir()
     for n, d in PAYLOAD.items():
@@ -626,13 +626,13 @@ def test_stage_script_end_to_end(tmp_path):
                      f"  - name: broken\n    kind: local\n    path: {tmp_path / 'missing'}\n    licence: test\n"
                      f"    files:\n{entries}")
     raw = tmp_path / "raw"
-    cmd = [sys.executable, str(ROOT / "stages/download.py"), "--sources", str(table), "--raw", str(raw)]
-    proc = subprocess.run(cmd + ["--only", "demo"], capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-m", "askshift", "download", "--sources", str(table), "--raw", str(raw)]
+    proc = subprocess.run(cmd + ["--only", "demo"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "demo" in proc.stdout and "fetched" in proc.stdout and "not in" in proc.stdout
     manifest = json.loads((raw / "MANIFEST.json").read_text())
     assert [s["name"] for s in manifest["sources"]] == ["demo"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 1
     assert "source 'broken' (local" in proc.stderr and "local path not found" in proc.stderr
     assert "up-to-date" in proc.stdout

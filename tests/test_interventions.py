@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from askshift.interventions import (
+from askshift.methods.interventions import (
     DEFAULT_CS,
     corrected_examples,
     fit_dfr,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from askshift import metrics as M
+from askshift.methods import metrics as M
 
 
 def test_accuracy():

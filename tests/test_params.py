@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from askshift.params import ParamsError, load_params, validate
+from askshift.study.params import ParamsError, load_params, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ BAD = [
     ("curate.tint_strenght", 0.3, "unknown key 'curate.tint_strenght': no stage reads it (did you mean 'tint_strength'?)"),
     ("finetune_dataset", "debiased", "unknown key 'finetune_dataset': no stage reads it"),
     ("curate.image_size", 64, "curate.image_size = 64: must be one of: 32"),
-    ("curate.debiased.size", 205, "curate.debiased.size = 205: must be a multiple of the 10 classes"),
+    ("curate.debiased.n_images", 205, "curate.debiased.n_images = 205: must be a multiple of the 10 classes"),
     ("curate.debiased.retints", 11, "curate.debiased.retints = 11: expected an integer in [1, 10]"),
 ]
 
@@ -94,18 +94,15 @@ def test_validate_normalises_ints_to_floats():
 
 
 def test_stage_exits_2_before_work(tmp_path):
-    """A stage given bad params prints one line and exits 2, leaving no output behind."""
+    """The params stage given bad params prints one line and exits 2, writing nothing."""
     import subprocess
     import sys
 
     params = edit(base(), "curate.spurious_tint.p", 7)
-    path = tmp_path / "params.yaml"
-    with path.open("w") as f:
+    with (tmp_path / "params.yaml").open("w") as f:
         YAML().dump(params, f)
-    out = tmp_path / "curated"
-    r = subprocess.run([sys.executable, "-m", "stages.curate", "--params", str(path),
-                        "--raw", str(tmp_path / "raw"), "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "stages.params"], cwd=tmp_path, capture_output=True, text=True,
+                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2
     assert "curate.spurious_tint.p = 7" in r.stderr and "Traceback" not in r.stderr
-    assert not out.exists()
+    assert not (tmp_path / "results").exists()

@@ -47,9 +47,9 @@ def workspace(tmp_path_factory):
 
 def test_repro_runs_every_stage(workspace):
     ws, out = workspace
-    assert stages_ran(out) == {"download", "curate", "pretrain", "baseline", "finetune",
+    assert stages_ran(out) == {"params", "download", "curate", "pretrain", "baseline", "finetune",
                                "evaluate", "robustness", "report",
-                               "interventions", "curated", "split", "theory"}
+                               "interventions", "debiased", "split", "theory"}
     summary = json.loads((ws / "data/curated/summary.json").read_text())
     assert summary["ref_plain"]["per_split"] == {"test": 400, "train": 600, "val": 200}
     tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]
@@ -80,12 +80,12 @@ def test_analyses_outputs(workspace):
     assert iv["dfr"]["max_fold_error"] < 1e-3
     assert set(iv["corrected"]["spurious_tint"]) == set(arms)
     assert len(list((ws / "models/interventions").glob("*.pt"))) == 2 * 6  # 2 trials x 6 arms
-    cu = json.loads((ws / "results/curated/metrics.json").read_text())
+    cu = json.loads((ws / "results/debiased/metrics.json").read_text())
     assert set(cu["curated_arms"]) == {"pretrained_debiased", "scratch_debiased", "pretrained_balanced",
                                        "pretrained_reference"}
     assert set(cu["size_sweep"]) == {"20", "40"}
     assert cu["debiased_set"]["tint_predicts_label"]["nmi"] < 1e-9
-    runs = pd.read_csv(ws / "results/curated/sweep_runs.csv")
+    runs = pd.read_csv(ws / "results/debiased/sweep_runs.csv")
     assert len(runs) == 4 and (runs["tint_label_nmi"].abs() < 1e-9).all()
     sp = json.loads((ws / "results/split/metrics.json").read_text())
     assert set(sp["parts"]) == {"fonts", "uci_digits", "mixture"}
@@ -115,7 +115,7 @@ def test_second_repro_is_a_noop(workspace):
 def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
     ws, _ = workspace
     r = dvc(ws, "exp", "run", "-S", "finetune.dataset=debiased")
-    assert stages_ran(r.stdout) == {"finetune", "evaluate", "robustness", "report", "split"}
+    assert stages_ran(r.stdout) == {"params", "finetune", "evaluate", "robustness", "report", "split"}
     table = dvc(ws, "exp", "show", "--csv").stdout
     header = table.splitlines()[0]
     assert "shifts.spurious_tint.er_mean" in header and "finetune.dataset" in header
@@ -130,8 +130,8 @@ def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
     ('trained on other data' used to stop it). The corpus does not change: no pre-training."""
     ws, _ = workspace
     r = dvc(ws, "exp", "run", "-n", "bias09", "-S", "curate.spurious_tint.p=0.9")
-    assert stages_ran(r.stdout) == {"curate", "baseline", "finetune", "evaluate", "robustness", "report",
-                                    "interventions", "curated", "split"}
+    assert stages_ran(r.stdout) == {"params", "curate", "baseline", "finetune", "evaluate", "robustness",
+                                    "report", "interventions", "debiased", "split"}
     rows = pd.read_csv(io.StringIO(dvc(ws, "exp", "show", "--csv").stdout))
     exp = rows[rows["Experiment"] == "bias09"]
     assert len(exp) == 1 and float(exp["curate.spurious_tint.p"].iloc[0]) == 0.9

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from askshift import cli
-from askshift import models as M
+from askshift.nn import models as M
 from askshift.data import store
-from askshift.probe import attribute_decodability
+from askshift.methods.probe import attribute_decodability
 
 
 def test_encoded_attribute_is_decodable_and_an_absent_one_is_not():

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from ruamel.yaml import YAML
 
-from askshift.params import REPORT_PARTS, ParamsError, load_params
+from askshift.study.params import REPORT_PARTS, ParamsError, load_params
 from askshift.report import browser, claims as C, index, parts, provenance, render
 from askshift.report.inputs import NOT_PRODUCED, Inputs, declared_deps, producible, stage_outputs
 
@@ -103,7 +103,7 @@ def test_absent_outputs_are_not_produced(tmp_path):
     theory = next(c for c in rows if c.part == "theory")
     assert theory.verdict == NOT_PRODUCED
     assert "stage `theory` produces it, but it is not a dep of the report stage" in theory.ours
-    split = next(c for c in rows if c.part == "splitting")
+    split = next(c for c in rows if c.part == "split")
     assert "no stage of dvc.yaml produces it" in split.ours
 
 
@@ -222,7 +222,7 @@ def test_provenance_hashes_and_versions(tmp_path):
     assert pk["pandas"]["installed"] == pd.__version__ and pk["pandas"]["pinned"]
     g = provenance.git_info(ROOT)
     assert g.get("commit") is None or len(g["commit"]) == 40
-    assert provenance.flatten({"a": {"b": 1, "c": [1, 2]}}) == {"a.b": 1, "a.c": [1, 2]}
+    assert provenance.flatten({"a": {"b": 1, "c": [1, 2], "d": {}}}) == {"a.b": 1, "a.c": [1, 2], "a.d": {}}
 
 
 def test_index_page_has_the_claims_table_and_no_external_resources(tmp_path):
@@ -389,12 +389,13 @@ def test_inputs_folder_holding_single_file_deps(tmp_path):
     assert not inp.has("results/x/gone.csv") and "missing on disk" in inp.why_absent("results/x/gone.csv")
 
 
-def test_stage_times_from_metrics_files(tmp_path):
-    (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "a.json").write_text('{"wall_seconds": 3.5}')
-    (tmp_path / "r" / "b.json").write_text('{"theorem": {"wall_seconds": 0.5}, "claims": []}')
-    y = {"stages": {"a": {"metrics": [{"r/a.json": {"cache": False}}]}, "b": {"metrics": ["r/b.json"]},
-                    "c": {"outs": ["x"]}, "report": {"deps": ["r/a.json", "r/b.json"]}}}
-    inputs = Inputs(declared_deps(y), tmp_path, stage_outputs(y))
-    times = {t["stage"]: t["wall_seconds"] for t in provenance.stage_times(y, inputs)}
-    assert times == {"a": 3.5, "b": 0.5, "c": None}
+def test_stage_times_from_timing_files(tmp_path):
+    """Wall times come from results/timings/<stage>.json, never from a metrics file."""
+    (tmp_path / "results" / "timings").mkdir(parents=True)
+    (tmp_path / "results" / "timings" / "a.json").write_text('{"stage": "a", "wall_seconds": 3.5}')
+    (tmp_path / "results" / "timings" / "b.json").write_text('{"stage": "b"}')
+    (tmp_path / "results" / "m.json").write_text('{"wall_seconds": 9.0}')
+    y = {"stages": {"a": {"metrics": ["results/m.json"]}, "b": {"outs": ["x"]}, "c": {"outs": ["y"]},
+                    "report": {"deps": []}}}
+    times = {t["stage"]: t["wall_seconds"] for t in provenance.stage_times(y, tmp_path)}
+    assert times == {"a": 3.5, "b": None, "c": None}

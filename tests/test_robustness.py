@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from askshift import robustness as R
+from askshift.methods import robustness as R
 
 # A table built so that the OLS by hand is trivial. In transformed space the baselines
 # are x = [-1, 0, 1, 2] and y = 0.5 x - 0.2 + e with e = [0.1, -0.1, -0.1, 0.1]:

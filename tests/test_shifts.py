@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from askshift import shifts
+from askshift.methods import shifts
 
 
 @pytest.fixture

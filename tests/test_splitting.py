@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from askshift.splitting import (
+from askshift.methods.split import (
     DEFAULT_EPSILON,
     auroc,
     binary_log_loss,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from askshift.theory import (
+from askshift.methods.theory import (
     default_step,
     fit_gd,
     is_separable,

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from askshift import models as M
-from askshift import train as T
+from askshift.nn import models as M
+from askshift.nn import train as T
 
 ARCH = "test_resnet"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from askshift import shifts
+from askshift.methods import shifts
 from askshift.data.readers import font_files, render_glyph
 from askshift.data.store import Dataset
 

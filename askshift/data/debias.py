@@ -6,7 +6,8 @@ does not depend on the label at all (mutual information exactly 0 on the set; th
 tint-only rule is at chance). Each chosen original is used ``retints`` times, in ``retints``
 different colours: counterfactual re-tints of the same image, the digits analogue of the
 paper's curated CelebA set (originals plus counterfactual hair-colour edits). The curate stage
-builds the pipeline's de-biased set with it; the curated stage draws its size sweep with it.
+builds the pipeline's de-biased set with it; the debiased stage (Sec. 7) draws its size sweep
+with it.
 
 :func:`balanced_subset` is the control without edits: the same number of images per class drawn
 from the (biased) reference itself, so the spurious tint keeps its correlation.
@@ -18,9 +19,9 @@ import math
 
 import numpy as np
 
-from askshift import shifts
 from askshift.data.store import Dataset
 from askshift.data.summary import attribute_predictivity
+from askshift.methods import shifts
 
 
 def _classes(labels: np.ndarray, num_classes: int | None) -> np.ndarray:

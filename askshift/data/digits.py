@@ -1,6 +1,9 @@
 """The `digits` world: reference splits, shift pairs and de-biased sets built from MNIST.
 
-Everything is a pure function of the raw arrays, the params and the seed. The shift pairs:
+Everything is a pure function of the raw arrays, the params and the seed. Datasets are keyed
+by their role, ``(role, name)`` with role ``reference`` (name = variant), ``shifted`` (name =
+shift) or ``debiased`` (name = variant); :mod:`askshift.study.layout` turns roles into dataset
+names and paths. The shift pairs (:data:`askshift.data.worlds.DIGITS`):
 - in-support (the reference training data itself is biased, the shifted test set breaks the
   bias): spurious_tint, label_shift;
 - out-of-support (plain reference, only the test images change): unseen_tint, flip, pad,
@@ -16,27 +19,16 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from askshift import shifts
 from askshift.data import debias
 from askshift.data.readers import centre_by_mass, render_glyph
 from askshift.data.store import Dataset, concat
+from askshift.data.worlds import DIGITS
+from askshift.methods import shifts
 
-NUM_CLASSES = 10
-CLASS_NAMES = tuple(str(d) for d in range(NUM_CLASSES))
+NUM_CLASSES = DIGITS.num_classes
+CLASS_NAMES = DIGITS.class_names
 FONT_BOXES = (18, 20, 22)  # glyph heights like MNIST's 20 px box, +-10 %
-
-# Each shift pair: which reference variant its models are trained on and what kind it is.
-SHIFTS = {
-    "spurious_tint": ("spurious_tint", "in-support"),
-    "label_shift": ("label_shift", "in-support"),
-    "unseen_tint": ("plain", "out-of-support"),
-    "flip": ("plain", "out-of-support"),
-    "pad": ("plain", "out-of-support"),
-    "photo_background": ("plain", "out-of-support"),
-    "fonts": ("plain", "natural"),
-    "uci_digits": ("plain", "natural"),
-    "mixture": ("plain", "mixture"),
-}
+Role = tuple[str, str]  # ("reference" | "shifted" | "debiased", variant or shift name)
 
 
 @dataclass
@@ -146,38 +138,38 @@ def out_of_support(name: str, ds: Dataset, cfg: dict, colours, photos, rng) -> D
     return Dataset(images, meta)
 
 
-def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[str, Dataset]:
-    """Every dataset of the digits world except the pre-training corpus, keyed by name."""
+def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[Role, Dataset]:
+    """Every dataset of the digits world except the pre-training corpus, keyed by role."""
     rng = np.random.default_rng([seed, 2])
     colours = shifts.class_colours(NUM_CLASSES, seed)
     strength = cfg["tint_strength"]
     plain = build_reference(inputs.mnist, cfg, seed)
     test = plain.split("test")
-    out: dict[str, Dataset] = {"ref_plain": plain}
+    out: dict[Role, Dataset] = {("reference", "plain"): plain}
 
     # in-support: the reference itself is biased, the shifted test set breaks the bias
     p = cfg["spurious_tint"]["p"]
-    out["ref_spurious_tint"] = _per_split(plain, lambda d: _tinted(
+    out["reference", "spurious_tint"] = _per_split(plain, lambda d: _tinted(
         d, shifts.spurious_tint_assignment(d.labels, NUM_CLASSES, p, rng), colours, strength))
-    out["shift_spurious_tint"] = _tinted(
+    out["shifted", "spurious_tint"] = _tinted(
         test, shifts.random_tint_assignment(len(test), NUM_CLASSES, rng), colours, strength)
 
     minority = sorted(rng.permutation(NUM_CLASSES)[: NUM_CLASSES // 2].tolist())
     majority = sorted(set(range(NUM_CLASSES)) - set(minority))
     pm = cfg["label_shift"]["p_minority"]
-    out["ref_label_shift"] = _per_split(plain, lambda d: _label_shifted(d, minority, pm, rng))
-    out["shift_label_shift"] = _label_shifted(test, majority, pm, rng)
+    out["reference", "label_shift"] = _per_split(plain, lambda d: _label_shifted(d, minority, pm, rng))
+    out["shifted", "label_shift"] = _label_shifted(test, majority, pm, rng)
     # in the shifted set the roles are reversed: mark the reference's minority classes
-    out["shift_label_shift"].meta["minority"] = np.isin(out["shift_label_shift"].labels, minority)
+    out["shifted", "label_shift"].meta["minority"] = np.isin(out["shifted", "label_shift"].labels, minority)
 
     # out-of-support: plain reference, only the test images change
     for name in ("unseen_tint", "flip", "pad", "photo_background"):
-        out[f"shift_{name}"] = out_of_support(name, test, cfg, colours, inputs.shift_photos, rng)
+        out["shifted", name] = out_of_support(name, test, cfg, colours, inputs.shift_photos, rng)
 
     # natural-style shifts of the plain reference
-    out["shift_fonts"] = render_font_digits(inputs.heldout_fonts)
+    out["shifted", "fonts"] = render_font_digits(inputs.heldout_fonts)
     ux, uy = inputs.uci
-    out["shift_uci_digits"] = Dataset(to_rgb32(uci_to_mnist(ux)), _table(uy, "test", "uci-digits"))
+    out["shifted", "uci_digits"] = Dataset(to_rgb32(uci_to_mnist(ux)), _table(uy, "test", "uci-digits"))
 
     # mixture with known membership: disjoint test images, some made out-of-support
     m = cfg["mixture"]
@@ -191,27 +183,18 @@ def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[str, Dataset
                   Dataset(oos.images, oos.meta.assign(in_support=False))])
     mix.meta = mix.meta.drop(columns=[c for c in ("tint", "tint_matches_label") if c in mix.meta])
     mix.meta["group"] = mix.labels
-    out["shift_mixture"] = mix
+    out["shifted", "mixture"] = mix
 
     # de-biased fine-tuning sets (small, non-diverse, de-biased by construction)
     # spurious tint: originals re-tinted so that every class gets the same multiset of tints;
     # label shift and plain: class-balanced draws (the label is the only bias there)
     d = cfg["debiased"]
     train = plain.split("train")
-    idx, tint = debias.sample_curated(train.labels, d["size"], NUM_CLASSES, d["retints"], rng, NUM_CLASSES)
-    out["debiased_spurious_tint"] = debias.build_tinted(train, idx, tint, colours, strength)
-    for name, pool in (("label_shift", out["ref_label_shift"].split("train")), ("plain", train)):
-        n = min(d["size"], NUM_CLASSES * int(np.bincount(pool.labels, minlength=NUM_CLASSES).min()))
+    idx, tint = debias.sample_curated(train.labels, d["n_images"], NUM_CLASSES, d["retints"], rng, NUM_CLASSES)
+    out["debiased", "spurious_tint"] = debias.build_tinted(train, idx, tint, colours, strength)
+    for name, pool in (("label_shift", out["reference", "label_shift"].split("train")), ("plain", train)):
+        n = min(d["n_images"], NUM_CLASSES * int(np.bincount(pool.labels, minlength=NUM_CLASSES).min()))
         sub = pool.select(debias.balanced_subset(pool.labels, n, rng, NUM_CLASSES))  # rarest class caps it
         sub.meta["index"] = np.arange(len(sub))
-        out[f"debiased_{name}"] = _relabel_split(sub, "train")
+        out["debiased", name] = _relabel_split(sub, "train")
     return out
-
-
-def shift_index(world: dict[str, Dataset]) -> dict:
-    """The (reference, shifted) pairs, for later stages: names of datasets, kind and metric."""
-    return {
-        name: {"reference": f"ref_{ref}", "shifted": f"shift_{name}", "kind": kind,
-               "debiased": f"debiased_{ref}"}
-        for name, (ref, kind) in SHIFTS.items()
-    }

@@ -5,15 +5,13 @@ index, label, class_name, group, split, source; more attribute columns may follo
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from askshift.io import atomic_dir
 
 REQUIRED_COLUMNS = ("index", "label", "class_name", "group", "split", "source")
 
@@ -73,36 +71,3 @@ def load(folder: Path, mmap: bool = False) -> Dataset:
         raise FileNotFoundError(f"{folder}: no curated dataset here (run `dvc repro curate`)")
     images = np.load(folder / "images.npy", mmap_mode="r" if mmap else None)
     return Dataset(images, pd.read_parquet(folder / "meta.parquet"))
-
-
-@contextmanager
-def atomic_dir(target: Path):
-    """Yield a temp folder; on success it replaces `target`, on failure it is removed."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".old-{target.name}-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -160,7 +160,6 @@ def robustness_claims(inputs: Inputs, rules: Rules) -> list[Claim]:
                       ours=inputs.why_absent(er_path), part="robustness")]
     summ = shift_summary(pd.read_csv(inputs.path(er_path)))
     claims = []
-    by = {r.shift: r for r in summ.itertuples()}
 
     # Sec. 3: ER varies by shift
     nat = summ[summ["kind"] == "natural"].sort_values("er")
@@ -233,13 +232,13 @@ PART_CLAIMS = (
      "Gradient descent from any initialisation makes identical in-support predictions; "
      "out-of-support accuracy depends on the initialisation and a pre-trained one wins",
      "holds exactly (Theorem 4.1)"),
-    ("splitting", "results/split/metrics.json", "Sec. 5.2",
+    ("split", "results/split/metrics.json", "Sec. 5.2",
      "Out-of-support parts of a natural shift get far more ER than its in-support parts",
      "Sketch: 12.3% vs 1.1%"),
     ("interventions", "results/interventions/metrics.json", "Sec. 6",
      "Pre-training and DFR each add ER, their combination the most, and the examples each "
      "corrects barely overlap", "FMoW, 64 trials per arm"),
-    ("curated", "results/curated/metrics.json", "Sec. 7",
+    ("debiased", "results/debiased/metrics.json", "Sec. 7",
      "A pre-trained model fine-tuned on a small curated de-biased set is accurate and robust; "
      "fine-tuned on the full biased set it has ~0 ER", "64 CelebA images suffice"),
 )

@@ -7,25 +7,17 @@ files, so tests can call them on tiny in-memory tables. Display helpers (`show_*
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from askshift.sweeps import flatten
+from askshift.io import flatten  # noqa: F401 - the notebooks use F.flatten
+from askshift.methods import robustness as R
 
 
-def transform(acc, scale: str = "probit"):
-    from askshift.robustness import transform as f  # scipy.stats: imported only when plotting ER
+transform, inverse_transform = R.transform, R.inverse_transform
 
-    return f(acc, scale)
-
-
-def inverse_transform(z, scale: str = "probit"):
-    from askshift.robustness import inverse_transform as f
-
-    return f(z, scale)
 
 KIND_COLORS = {"in-support": "#2b6cb0", "out-of-support": "#c0392b", "natural": "#7d3c98",
                "mixture": "#117a65"}
@@ -223,64 +215,14 @@ def image_panel(paths: list[tuple[str, Path]], cols: int = 4, size: float = 3.0,
     return fig
 
 
-def show_results(ctx, folder: str, what: str, max_rows: int = 40) -> None:
-    """Render whatever a stage left in `folder`: metrics.json as a key/value table, every CSV
-    as a table (first `max_rows` rows), every PNG/SVG as an image. Absent folder: a box that
-    says so and why."""
-    from IPython.display import SVG, Markdown
-
+def draw_if_present(ctx, folder: str, what: str, draw) -> None:
+    """``draw()`` when ``folder`` is an input of this run, else a box that says it was not
+    produced and why. An exception in ``draw`` propagates: the notebook, and so the report
+    stage, fails with the part and cell named (never a warning box a reader could miss)."""
     if not ctx.has(folder):
         absent(what, ctx.missing(folder))
         return
-    files = [p for p in ctx.inputs.glob(folder, "**/*") if p.is_file()]
-    if not files:
-        absent(what, {folder: "the folder is empty"})
-        return
-    for p in files:
-        rel = p.relative_to(ctx.inputs.root).as_posix()
-        if p.suffix == ".json":
-            try:
-                doc = json.loads(p.read_text())
-            except ValueError:
-                continue
-            _display(Markdown(f"**`{rel}`**"))
-            flat = flatten(doc) if isinstance(doc, dict) else {"value": doc}
-            table(pd.DataFrame({"key": list(flat), "value": [str(v) for v in flat.values()]}))
-        elif p.suffix in (".csv", ".tsv"):
-            df = pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",")
-            more = f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else ""
-            _display(Markdown(f"**`{rel}`**{more}"))
-            table(df.head(max_rows), {c: "{:.4g}".format for c in df.select_dtypes("float").columns})
-        elif p.suffix == ".png":
-            _display(Markdown(f"**`{rel}`**"))
-            show_png(p)
-        elif p.suffix == ".svg":
-            _display(Markdown(f"**`{rel}`**"))
-            _display(SVG(filename=str(p)))
-
-
-def guarded(ctx, folder: str, what: str, draw) -> None:
-    """Run `draw()` when `folder` is available. If the files are not in the shape the part
-    expects (a stage changed its outputs), say so visibly and show the raw files instead, so
-    the report still renders and the reader sees what happened."""
-    if not ctx.has(folder):
-        absent(what, ctx.missing(folder))
-        return
-    try:
-        draw()
-    except Exception as e:  # noqa: BLE001 - shown in the report, never hidden
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
-        warn_box(f"The figures of this part could not be drawn from <code>{html.escape(folder)}</code> "
-                 f"({html.escape(type(e).__name__)}: {html.escape(str(e))}); its files follow as they are.")
-        show_results(ctx, folder, what)
-
-
-def warn_box(text_html: str) -> None:
-    from IPython.display import HTML
-
-    _display(HTML(f'<div class="askshift-absent"><b>Warning:</b> {text_html}</div>'))
+    draw()
 
 
 def intervals(ax, rows: pd.DataFrame, value: str, low: str, high: str, label: str,
@@ -320,8 +262,6 @@ def arms_on_the_line(ax, base: pd.DataFrame, arms: pd.DataFrame, scale: str = "p
                      confidence: float = 0.95) -> None:
     """Shifted vs reference accuracy on probit axes: baselines, their fit and band, and the
     trial-averaged arms (`arm`, `ref_acc`, `shift_acc`; single trials drawn faint)."""
-    from askshift import robustness as R
-
     fit = R.fit_line(base["ref_acc"].to_numpy(), base["shift_acc"].to_numpy(), scale, confidence=confidence)
     line = R.line_plot_data(fit, extra_points=pd.concat([base["ref_acc"], arms["ref_acc"]]))
     t = lambda a: transform(np.clip(np.asarray(a, float), 1e-4, 1 - 1e-4), scale)  # noqa: E731

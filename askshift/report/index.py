@@ -101,9 +101,10 @@ def provenance_html(prov: dict, report_seconds: float | None) -> str:
     if report_seconds is not None:
         times.append({"stage": "report", "wall time": f"{report_seconds:.1f} s", "from": "this stage"})
     out.append("<h3>Wall time of each stage</h3>" + _table(times, ["stage", "wall time", "from"]))
-    out.append('<p class="small">Recorded by each stage in its metrics file (<code>wall_seconds</code>); '
-               '"not recorded" means the stage writes no such field. Times are those of the run that '
-               "produced the outputs, possibly on another machine.</p>")
+    out.append('<p class="small">Recorded by each stage in <code>results/timings/&lt;stage&gt;.json</code> '
+               "(kept out of the metrics files: timings differ between identical runs); \"not recorded\" "
+               "means that file is absent here, e.g. the outputs came from <code>dvc pull</code> or the "
+               "run cache. Times are those of the last run of each stage in this workspace.</p>")
 
     inputs = [{**r, "size": _size(r["size"]), "md5": r["md5"] or "missing",
                "matches": {True: "yes", False: "NO", None: ""}[r["matches_disk"]]} for r in prov["inputs"]]

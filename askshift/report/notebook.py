@@ -5,7 +5,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from askshift.params import ParamsError, load_params
+from askshift.study.params import ParamsError, load_params
 from askshift.report.claims import Rules
 from askshift.report.inputs import Inputs
 

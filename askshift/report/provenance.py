@@ -19,7 +19,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from askshift.io import flatten
 from askshift.report.inputs import Inputs
+from askshift.study.layout import timings_file
 
 
 def git_info(root: str | Path = ".") -> dict:
@@ -108,17 +110,6 @@ def input_hashes(deps: list[str], lock: dict, root: str | Path = ".") -> list[di
     return rows
 
 
-def flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def _requirement_names(requirements: Path) -> list[tuple[str, str | None]]:
     pins = []
     if requirements.exists():
@@ -170,27 +161,19 @@ def device_info() -> dict:
     return info
 
 
-def stage_times(dvc_yaml: dict, inputs: Inputs) -> list[dict]:
-    """Wall time of each stage, as recorded in its metrics file (key `wall_seconds`, at the top
-    level or inside a section), or None
-    when the stage does not record one or its metrics file is not an input of the report."""
+def stage_times(dvc_yaml: dict, root: str | Path = ".") -> list[dict]:
+    """Wall time of each stage's last run, from ``results/timings/<stage>.json`` (written by
+    every stage, never a metric: timings differ between identical runs), or None."""
     rows = []
-    for name, st in (dvc_yaml.get("stages") or {}).items():
+    for name in (dvc_yaml.get("stages") or {}):
         if name == "report":
             continue
-        seconds, source = None, None
-        for m in st.get("metrics") or []:
-            path = next(iter(m)) if isinstance(m, dict) else m
-            if inputs.has(path):
-                try:
-                    doc = json.loads(inputs.path(path).read_text())
-                except (OSError, ValueError):
-                    continue
-                found = [v for k, v in flatten(doc).items() if k.split(".")[-1] == "wall_seconds"
-                         and isinstance(v, (int, float))] if isinstance(doc, dict) else []
-                if found:  # top level, or one section down (e.g. {"theorem": {"wall_seconds": ..}})
-                    seconds, source = float(found[0]), path
-        rows.append({"stage": name, "wall_seconds": seconds, "source": source})
+        path = Path(root) / timings_file(name)
+        try:
+            seconds = float(json.loads(path.read_text())["wall_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            seconds = None
+        rows.append({"stage": name, "wall_seconds": seconds, "source": timings_file(name).as_posix() if seconds is not None else None})
     return rows
 
 
@@ -204,5 +187,5 @@ def collect(params: dict, dvc_yaml: dict, inputs: Inputs, root: str | Path = "."
         "params": flatten(params),
         "packages": package_versions(root / "requirements.txt"),
         "device": device_info(),
-        "stage_times": stage_times(dvc_yaml, inputs),
+        "stage_times": stage_times(dvc_yaml, root),
     }

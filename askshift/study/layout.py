@@ -1,0 +1,161 @@
+"""The study's layout: every path and dataset name, which models are trained and what each
+is evaluated on. The one place that knows them; imports no torch.
+
+Stages and study steps ask this module, so the pretrain, baseline, finetune, evaluate,
+robustness and analysis stages agree on names and paths without rebuilding them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from askshift.data.worlds import World
+
+# ---------------------------------------------------------------- folders and files
+SOURCES = Path("data/sources.yaml")
+RAW = Path("data/raw")
+CURATED = Path("data/curated")
+DATASETS = CURATED / "datasets"
+GRIDS = CURATED / "grids"
+CURATION_SUMMARY = CURATED / "summary.json"
+SHIFT_INDEX = DATASETS / "shifts.json"
+MODELS = Path("models")
+CHECKPOINTS = MODELS / "ckpt"              # resumable training state: scratch, git-ignored
+PRETRAINED_MODEL = MODELS / "pretrain" / "model.pt"
+RESULTS = Path("results")
+DVCLIVE = Path("dvclive")
+REPORTS = Path("reports")
+
+
+def results(stage: str) -> Path:
+    """``results/<stage>``: the tables and metrics of one stage."""
+    return RESULTS / stage
+
+
+def metrics_file(stage: str) -> Path:
+    return results(stage) / "metrics.json"
+
+
+def timings_file(stage: str) -> Path:
+    """``results/timings/<stage>.json``: how long the stage's last run took. Not a DVC output
+    and git-ignored: timings differ between identical runs, so they stay out of the metrics."""
+    return RESULTS / "timings" / f"{stage}.json"
+
+
+def models_dir(stage: str) -> Path:
+    return MODELS / stage
+
+
+def model_index(stage: str) -> Path:
+    """``models/<stage>/index.json``: one row per model the stage saved."""
+    return models_dir(stage) / "index.json"
+
+
+def live_dir(stage: str, run: str = "") -> Path:
+    """DVCLive folder of one run of a stage (``dvclive/<stage>[/<run>]``)."""
+    return DVCLIVE / stage / run.replace("/", "-") if run else DVCLIVE / stage
+
+
+# ---------------------------------------------------------------- dataset names
+CORPUS = "pretrain"
+ROLE_PREFIX = {"reference": "ref", "shifted": "shift", "debiased": "debiased"}
+
+
+def dataset_name(role: str, name: str) -> str:
+    """``("reference", "plain")`` -> ``ref_plain``; roles as in :mod:`askshift.data.digits`."""
+    return f"{ROLE_PREFIX[role]}_{name}"
+
+
+def reference(variant: str) -> str:
+    return dataset_name("reference", variant)
+
+
+def shifted(shift: str) -> str:
+    return dataset_name("shifted", shift)
+
+
+def debiased(variant: str) -> str:
+    return dataset_name("debiased", variant)
+
+
+def dataset_dir(name: str) -> Path:
+    return DATASETS / name
+
+
+def shift_index(world: World) -> dict:
+    """The (reference, shifted) pairs as later stages read them (``shifts.json``)."""
+    return {name: {"reference": reference(s.variant), "shifted": shifted(name), "kind": s.kind,
+                   "debiased": debiased(s.variant)}
+            for name, s in world.shifts.items()}
+
+
+def read_shift_index() -> dict:
+    """``shifts.json`` as the curate stage wrote it: {shift: {reference, shifted, kind, debiased}}."""
+    return json.loads(SHIFT_INDEX.read_text())
+
+
+# ---------------------------------------------------------------- seeds and budgets
+def run_seed(seed: int, *parts) -> int:
+    """A stable per-run seed derived from the global seed and the run's identity."""
+    digest = hashlib.sha256(json.dumps([seed, *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def epochs_for(n_examples: int, batch_size: int, epochs: int, min_steps: int) -> int:
+    """Enough epochs for at least `min_steps` optimizer steps (small sets need more epochs)."""
+    steps = math.ceil(n_examples / batch_size)
+    return max(epochs, math.ceil(min_steps / max(steps, 1)))
+
+
+# ---------------------------------------------------------------- the main study's models
+@dataclass(frozen=True)
+class Run:
+    """One trained model of the main study."""
+
+    name: str           # unique, e.g. "plain/baseline/full-e3" or "plain/pretrained/lpft-c1"
+    variant: str        # reference variant it was trained on: plain | spurious_tint | label_shift
+    role: str           # baseline (from scratch) | pretrained (fine-tuned pre-trained model)
+    strategy: str       # scratch | ft | lp | lpft
+    copy: int           # seed index among identical recipes
+    epoch: int          # training epoch of this snapshot (0 for LP-only)
+    fraction: float     # fraction of the training set used
+    train_set: str      # dataset it was trained on
+
+    @property
+    def path(self) -> Path:
+        stage = "baseline" if self.role == "baseline" else "finetune"
+        return models_dir(stage) / f"{self.name.replace('/', '__')}.pt"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def baseline_runs(variants, snapshot_epochs, subset_fractions, epochs: int) -> list[Run]:
+    """Per variant: snapshots of one full run (at ``snapshot_epochs``) and one run per subset
+    fraction below 1, so that reference accuracies span a range."""
+    runs = []
+    for v in variants:
+        for e in sorted(snapshot_epochs):
+            runs.append(Run(f"{v}/baseline/full-e{e}", v, "baseline", "scratch", 0, e, 1.0, reference(v)))
+        for f in sorted(subset_fractions):
+            if f < 1.0:
+                runs.append(Run(f"{v}/baseline/subset-{f:g}", v, "baseline", "scratch", 0, epochs, f, reference(v)))
+    return runs
+
+
+def finetune_runs(variants, strategies, copies: int, dataset: str, epochs: int) -> list[Run]:
+    """Per variant, strategy and copy: the pre-trained model fine-tuned on the variant's
+    reference training split (``dataset="reference"``) or its de-biased set."""
+    train_set = reference if dataset == "reference" else debiased
+    return [Run(f"{v}/pretrained/{s}-c{c}", v, "pretrained", s, c, 0 if s == "lp" else epochs, 1.0, train_set(v))
+            for v in variants for s in strategies for c in range(copies)]
+
+
+def eval_sets(index: dict, variant: str) -> list[str]:
+    """Datasets a model trained on `variant` is evaluated on: its reference test split and
+    every shifted set whose reference is that variant."""
+    ref = reference(variant)
+    return [ref] + sorted(s["shifted"] for s in index.values() if s["reference"] == ref)

@@ -1,0 +1,362 @@
+"""The params schema: every key of params.yaml with its type, range or choices, and the rules
+between keys.
+
+The `params` stage (the first of the pipeline) checks the whole file against it with
+:func:`load_params`, so a typo anywhere (or a key that `dvc exp run -S` added but nothing reads)
+stops the pipeline with a message that names the key, the bad value and what is valid, before
+any stage's outputs are touched (:mod:`askshift.study.config`).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from askshift.data.worlds import COMPOSE, DIGITS, OUT_OF_SUPPORT_TRANSFORMS, WORLDS
+from askshift.methods.robustness import SCALES
+from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS
+from askshift.study.config import ParamsError
+
+
+# ---------------------------------------------------------------- field specs
+@dataclass(frozen=True)
+class Int:
+    lo: int | None = None
+    hi: int | None = None
+
+    def check(self, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(key, value, f"expected an integer{_range(self.lo, self.hi)}")
+        _check_range(key, value, self.lo, self.hi, "an integer")
+        return value
+
+
+@dataclass(frozen=True)
+class Float:
+    lo: float | None = None
+    hi: float | None = None
+
+    def check(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _bad(key, value, f"expected a number{_range(self.lo, self.hi)}")
+        _check_range(key, value, self.lo, self.hi, "a number")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Bool:
+    def check(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _bad(key, value, "expected true or false")
+        return value
+
+
+@dataclass(frozen=True)
+class Str:
+    def check(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise _bad(key, value, "expected a non-empty string")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    choices: tuple
+
+    def check(self, key: str, value: Any) -> Any:
+        if isinstance(value, bool) or value not in self.choices:
+            valid = ", ".join(str(c) for c in self.choices)
+            hint = _did_you_mean(str(value), [str(c) for c in self.choices])
+            raise _bad(key, value, f"must be one of: {valid}{hint}")
+        return value
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+    min_len: int = 0
+    unique: bool = False
+
+    def check(self, key: str, value: Any) -> list:
+        if not isinstance(value, (list, tuple)):
+            raise _bad(key, value, "expected a list")
+        if len(value) < self.min_len:
+            raise _bad(key, value, f"expected a list of at least {self.min_len} item(s)")
+        out = [self.item.check(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        if self.unique and len(set(map(str, out))) != len(out):
+            raise _bad(key, value, "items must be unique")
+        return out
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A free-form mapping of names to scalars or lists (e.g. timm keyword arguments)."""
+
+    def check(self, key: str, value: Any) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _bad(key, value, "expected a mapping of names to values (or nothing)")
+        return dict(value)
+
+
+def _range(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f" in [{lo}, {hi}]"
+    if lo is not None:
+        return f" >= {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+def _check_range(key, value, lo, hi, what):
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _bad(key, value, f"expected {what}{_range(lo, hi)}")
+
+
+def _bad(key: str, value: Any, why: str) -> ParamsError:
+    return ParamsError(f"{key} = {value!r}: {why}")
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ---------------------------------------------------------------- the schema
+# One entry per key that some stage reads. Nested dicts are sections. Choices come from the
+# modules that define them (the world table, the training config, the report's parts).
+FRACTION = Float(0.0, 1.0)
+WORLD = DIGITS
+VARIANTS = WORLD.variants
+STRATEGIES = tuple(STRATEGY_STEPS)
+METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
+REPORT_PARTS = ("data", "robustness", "interventions", "debiased", "split", "theory", "sweeps")
+
+
+def train_schema() -> dict:
+    """Hyper-parameters of one training recipe (see askshift.nn.config.TrainConfig)."""
+    return {
+        "epochs": Int(1),
+        "batch_size": Int(1, 65536),
+        "optimizer": Choice(OPTIMIZERS),
+        "lr": Float(0.0, 10.0),
+        "weight_decay": Float(0.0, 1.0),
+        "schedule": Choice(SCHEDULES),
+        "warmup_epochs": Float(0.0),
+        "label_smoothing": Float(0.0, 0.99),
+        "grad_clip": Float(0.0),
+    }
+
+
+SCHEMA: dict = {
+    "seed": Int(0),
+    "world": Choice(tuple(WORLDS)),
+    "compute": {
+        "device": Choice(DEVICES),
+        "amp": Choice(AMPS),
+        "threads": Int(0, 256),
+    },
+    "curate": {
+        "image_size": Choice((32,)),
+        "reference": {"n_train": Int(100), "n_val": Int(50), "n_test": Int(100)},
+        "tint_strength": Float(0.0, 1.0),
+        "spurious_tint": {"p": Float(0.1, 1.0)},
+        "label_shift": {"p_minority": Float(0.01, 1.0)},
+        "pad": {"pixels": Int(1, 15), "value": Int(0, 255)},
+        "mixture": {
+            "n": Int(20),
+            "out_fraction": Float(0.05, 0.95),
+            "out_of_support_shift": Choice(OUT_OF_SUPPORT_TRANSFORMS),
+        },
+        # `n_images`, never `size`: DVC's run cache ignores every key named size or nfiles
+        "debiased": {"n_images": Int(10), "retints": Int(1, 10)},
+        "corpus": {
+            "letters_per_class": Int(10),
+            "val_fraction": Float(0.0, 0.5),
+            "p_tint": FRACTION,
+            "p_background": FRACTION,
+            "p_hflip": FRACTION,
+            "p_vflip": FRACTION,
+            "scale_min": Float(0.2, 1.0),
+            "scale_max": Float(0.2, 1.0),
+            "max_per_source": Int(0),
+        },
+        "grid": {"per_dataset": Int(4, 400)},
+    },
+    "model": {"arch": Str(), "kwargs": Mapping()},
+    "pretrain": {
+        "weights": Str(),
+        "train": train_schema(),
+    },
+    "baseline": {
+        "variants": ListOf(Choice(VARIANTS), min_len=1, unique=True),
+        "snapshot_epochs": ListOf(Int(1), min_len=1, unique=True),
+        "subset_fractions": ListOf(Float(0.001, 1.0), unique=True),
+        "train": train_schema(),
+    },
+    "finetune": {
+        "dataset": Choice(("reference", "debiased")),
+        "strategies": ListOf(Choice(STRATEGIES), min_len=1, unique=True),
+        "copies": Int(1, 64),
+        "min_steps": Int(0),
+        "train": train_schema(),
+        "lp": train_schema(),
+    },
+    "evaluate": {"batch_size": Int(1, 65536)},
+    "robustness": {
+        "scale": Choice(SCALES),
+        "metric": Choice(METRICS),
+        "confidence": Float(0.5, 0.999),
+        "n_boot": Int(0, 100000),
+    },
+    "report": {
+        "parts": ListOf(Choice(REPORT_PARTS), min_len=1, unique=True),
+        "in_support_tolerance": Float(0.0, 0.5),
+        "min_fit_r2": Float(0.0, 1.0),
+        "max_half_width": Float(0.0, 1.0),
+        "show_code": Bool(),
+        "cell_timeout": Int(10, 86400),
+    },
+    # ---- the paper's analyses (stages interventions, debiased, split, theory)
+    "interventions": {
+        "variants": ListOf(Choice(WORLD.group_variants), min_len=1, unique=True),
+        "trials": Int(1, 64),
+        "reweight": Bool(),
+        "compose": Choice(COMPOSE),
+        "dfr": {"Cs": ListOf(Float(1e-6, 1e6), min_len=1, unique=True),
+                "val_fraction": Float(0.05, 0.95)},
+        "threshold": Float(0.0, 1.0),
+    },
+    "debiased": {
+        "variant": Choice(WORLD.debias_variants),
+        "trials": Int(1, 64),
+        "min_steps": Int(0),
+        "sizes": ListOf(Int(10), min_len=1, unique=True),
+        "resamples": Int(1, 64),
+    },
+    "split": {
+        "shifts": ListOf(Choice(tuple(WORLD.shifts)), min_len=1, unique=True),
+        "features": Choice(("pixels", "pretrained", "both")),
+        "pixel_size": Choice((8, 16, 32)),
+        "k": Int(2, 100),
+        "C": Float(1e-6, 1e6),
+        "epsilon": Float(1e-6, 1.0),
+        "min_part": Int(1),
+    },
+    "theory": {
+        "d": Int(2, 10000),
+        "k": Int(1, 10000),
+        "n": Int(2),
+        "noise": Float(1e-6, 100.0),
+        "inits": Int(0, 1000),
+        "steps": Int(1),
+        "n_test": Int(1),
+        "oos_scale": Float(0.0, 100.0),
+        "pretrained_noise": Float(0.0, 100.0),
+    },
+}
+
+
+def _cross_checks(p: dict) -> None:
+    """Constraints between keys, checked after every key is valid on its own."""
+    c = p["curate"]
+    n = sum(c["reference"].values())
+    if n > 10_000:
+        raise ParamsError(
+            f"curate.reference: n_train + n_val + n_test = {n} but the MNIST source holds 10000 images"
+        )
+    b = p["baseline"]
+    if max(b["snapshot_epochs"]) > b["train"]["epochs"]:
+        raise ParamsError(
+            f"baseline.snapshot_epochs = {b['snapshot_epochs']}: every epoch must be <= "
+            f"baseline.train.epochs = {b['train']['epochs']}"
+        )
+    w = p["pretrain"]["weights"]
+    if not (w == "pipeline" or w.startswith(("timm:", "file:"))):
+        raise ParamsError(
+            f"pretrain.weights = {w!r}: must be 'pipeline' (train on the corpus), "
+            "'timm:<name.tag>[@<local file>]' or 'file:<path>'"
+        )
+    k = WORLD.num_classes
+    if c["debiased"]["n_images"] % k:
+        raise ParamsError(
+            f"curate.debiased.n_images = {c['debiased']['n_images']}: must be a multiple of the {k} "
+            "classes (a de-biased set has the same number of images per class)")
+    if c["corpus"]["scale_min"] > c["corpus"]["scale_max"]:
+        raise ParamsError(
+            f"curate.corpus.scale_min = {c['corpus']['scale_min']} is above "
+            f"curate.corpus.scale_max = {c['corpus']['scale_max']}"
+        )
+
+
+def _analyses_checks(p: dict) -> None:
+    """Constraints of the analysis stages (interventions, debiased, split, theory)."""
+    de, iv = p["debiased"], p["interventions"]
+    if de["variant"] not in iv["variants"]:
+        raise ParamsError(
+            f"debiased.variant = {de['variant']!r}: the debiased stage reuses the pre-trained arm of "
+            f"the interventions stage, so it must be in interventions.variants = {iv['variants']}")
+    k = WORLD.num_classes
+    bad = [s for s in de["sizes"] if s % k]
+    if bad:
+        raise ParamsError(
+            f"debiased.sizes = {de['sizes']}: {bad} not a multiple of the {k} classes "
+            "(a curated set has the same number of images per class)")
+    t = p["theory"]
+    if t["k"] >= t["d"]:
+        raise ParamsError(f"theory.k = {t['k']} must be smaller than theory.d = {t['d']} "
+                          "(the data lies in a proper subspace)")
+
+
+CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks]
+
+
+# ---------------------------------------------------------------- loading
+def validate(raw: Any, schema: dict = SCHEMA, prefix: str = "") -> dict:
+    """Check `raw` against `schema`; return plain dicts with normalised values."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: expected a mapping of keys, got {raw!r}")
+    unknown = [k for k in raw if k not in schema]
+    if unknown:
+        key = str(unknown[0])
+        valid = ", ".join(schema)
+        raise ParamsError(
+            f"unknown key {prefix + key!r}: no stage reads it{_did_you_mean(key, list(schema))}. "
+            f"Valid keys under {where}: {valid}"
+        )
+    out = {}
+    for key, spec in schema.items():
+        if key not in raw:
+            raise ParamsError(f"missing key {prefix + key!r} (expected under {where})")
+        if isinstance(spec, dict):
+            out[key] = validate(raw[key], spec, f"{prefix}{key}.")
+        else:
+            out[key] = spec.check(prefix + key, raw[key])
+    return out
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    """Read, validate and return params; raises ParamsError naming the file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ParamsError(f"{path}: cannot read params file ({e.strerror})") from None
+    try:
+        raw = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    try:
+        params = validate(raw)
+        for check in CROSS_CHECKS:
+            check(params)
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    return params

@@ -1,0 +1,39 @@
+"""Step `pretrain`: the upstream model, trained on the curated corpus (``pretrain.weights:
+pipeline``) or loaded from pinned timm weights / a local state dict."""
+from __future__ import annotations
+
+from askshift.data import store
+from askshift.nn import models, train
+from askshift.study import layout
+from askshift.study.training import checkpoint_dir, live, prune_checkpoints, train_config
+
+
+def run(cfg) -> tuple[dict, dict]:
+    """Train or load the model, save it to ``models/pretrain/model.pt``; returns its metrics and
+    its timings (kept apart: timings differ between identical runs)."""
+    corpus = store.load(layout.dataset_dir(layout.CORPUS))
+    num_classes = int(corpus.meta["label"].max()) + 1
+    weights, m = cfg.pretrain.weights, cfg.model.to_dict()
+    metrics, timings = {"weights": weights, "num_classes": num_classes}, {}
+    if weights == "pipeline":
+        tr, va = corpus.split("train"), corpus.split("val")
+        tcfg = train_config(cfg.pretrain.train, cfg.compute, layout.run_seed(cfg.seed, "pretrain"))
+        model = models.create_model(m["arch"], num_classes, seed=tcfg.seed, **m["kwargs"])
+        recipe = {"model": m, "train": tcfg.to_dict(), "n_train": len(tr)}
+        ckpt = checkpoint_dir("pretrain", "corpus", recipe, data=(tr.images, tr.labels))
+        prune_checkpoints("pretrain", {ckpt})
+        with live(layout.live_dir("pretrain")) as lv:
+            history = train.fit(model, (tr.images, tr.labels), (va.images, va.labels), tcfg,
+                                ckpt_dir=ckpt, live=lv)
+        last = history[-1]
+        seconds = sum(h["time"] for h in history)
+        metrics.update(epochs=tcfg.epochs, n_train=len(tr), n_val=len(va),
+                       val_acc=last.get("val_acc"), train_acc=last["train_acc"])
+        # every epoch's time, also those of a run this one resumed (from the checkpoint's history)
+        timings = {"train_seconds": round(seconds, 1),
+                   "train_images_per_second": round(len(tr) * tcfg.epochs / max(seconds, 1e-9), 1)}
+    else:
+        # pinned timm weights (hub, or a local file offline) or a plain state dict
+        model = models.create_model(m["arch"], num_classes, weights=weights, **m["kwargs"])
+    models.save_model(model, layout.PRETRAINED_MODEL)
+    return metrics, timings

@@ -1,0 +1,89 @@
+"""The one convention of the stage scripts in ``stages/``.
+
+A stage script is::
+
+    def main(cfg):                       # cfg: the params this stage declares in dvc.yaml
+        outputs = step.run(cfg)          # one function of the study layer does the work
+        write_outputs(outputs)           # tables, metrics and text, each written atomically
+        # optionally: return {"train_seconds": ...}, more timings for results/timings/<name>.json
+
+    if __name__ == "__main__":
+        run_stage("name", main)
+
+:func:`run_stage` hands ``main`` the params the stage declares, as the `params` stage validated
+them (:mod:`askshift.study.config`), and turns a bad input into one line on stderr and exit status 2 (no traceback); a :class:`StageFailed` is
+reported the same way with exit status 1.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from askshift.io import atomic_path, write_json, write_text
+from askshift.study.config import ParamsError, Section, stage_config
+from askshift.study.layout import timings_file
+
+
+class InputError(ValueError):
+    """Bad input found by a stage (missing data, inconsistent files); one line, exit status 2."""
+
+
+class StageFailed(RuntimeError):
+    """The stage could not finish (e.g. a source could not be fetched, a report part raised);
+    its message says what failed and what to do; exit status 1."""
+
+
+class Timer:
+    """Seconds since construction, rounded for logs."""
+
+    def __init__(self):
+        self.t0 = time.time()
+
+    def __call__(self) -> float:
+        return round(time.time() - self.t0, 2)
+
+
+def write_outputs(outputs: dict[str | Path, Any]) -> None:
+    """Write each output by the suffix of its path: ``.csv`` / ``.parquet`` from a DataFrame,
+    ``.json`` from a dict or list, anything else from a string. Each file is atomic."""
+    for path, obj in outputs.items():
+        path = Path(path)
+        if path.suffix == ".csv":
+            with atomic_path(path) as tmp:
+                obj.to_csv(tmp, index=False, float_format=getattr(obj, "attrs", {}).get("float_format", "%.6f"))
+        elif path.suffix == ".parquet":
+            with atomic_path(path) as tmp:
+                obj.to_parquet(tmp, index=False)
+        elif path.suffix == ".json":
+            write_json(path, obj)
+        elif isinstance(obj, str):
+            write_text(path, obj)
+        else:
+            raise TypeError(f"no writer for {path} ({type(obj).__name__})")
+
+
+def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
+    """``frame`` tagged with the float format its CSV is written with."""
+    frame.attrs["float_format"] = float_format
+    return frame
+
+
+def run_stage(name: str, main: Callable[[Section], Any], *, config: bool = True) -> None:
+    """``main(cfg)`` with the stage's validated params (:func:`~askshift.study.config.stage_config`;
+    ``config=False``: ``main()``), then the stage's wall time (and the timings ``main`` returns)
+    recorded in :func:`~askshift.study.layout.timings_file`, never in a metrics file.
+    Bad params or inputs: one line on stderr naming the key or file, exit status 2."""
+    timer, started = Timer(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    try:
+        extra = main(stage_config(name)) if config else main()
+        write_json(timings_file(name), {"stage": name, "started": started, "wall_seconds": timer(), **(extra or {})})
+    except (ParamsError, InputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except StageFailed as e:
+        print(f"error: stage {name} failed: {e}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,52 @@
+"""Training the study's models: recipes from params, resumable checkpoint folders, curves.
+
+* :func:`train_config` -- a :class:`~askshift.nn.config.TrainConfig` from a params ``train``
+  section and the ``compute`` section.
+* :func:`checkpoint_dir` / :func:`prune_checkpoints` -- where a run keeps its resumable state;
+  the folder name hashes the recipe, the training data and the initial weights, so a run only
+  ever resumes itself.
+* :func:`live` -- a DVCLive logger for one run's curves.
+"""
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from askshift.io import file_sha256, short_hash
+from askshift.nn import train
+from askshift.nn.config import TrainConfig
+from askshift.study.layout import CHECKPOINTS
+
+
+def train_config(section, compute, seed: int, **overrides) -> TrainConfig:
+    """A TrainConfig from a params `train` section plus the compute settings."""
+    return TrainConfig(**dict(section), seed=seed, device=compute["device"], amp=compute["amp"],
+                       num_threads=compute["threads"], **overrides)
+
+
+def checkpoint_dir(stage: str, run: str, recipe: dict, *, data, init=None) -> Path:
+    """Resumable checkpoints of one run. The folder name carries a hash of the run's recipe,
+    of its training data ``(images, labels)`` and of the file of its initial weights ``init``,
+    so a run whose recipe, data or starting point changed (e.g. a `dvc exp run` that changes the
+    bias strength or the pre-training) starts afresh instead of resuming one that no longer applies."""
+    key = {**recipe, "data": train.fingerprint(*data), "init": None if init is None else file_sha256(init)}
+    return CHECKPOINTS / stage / f"{run.replace('/', '__')}-{short_hash(key)}"
+
+
+def prune_checkpoints(stage: str, keep: set[Path]) -> None:
+    """Drop checkpoint folders of recipes that are no longer part of the study."""
+    root = CHECKPOINTS / stage
+    if root.exists():
+        for d in root.iterdir():
+            if d not in keep:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+@contextmanager
+def live(directory: str | Path):
+    """A DVCLive logger for one run; dvc.yaml declares its plots, so no dvc.yaml of its own."""
+    from dvclive import Live
+
+    with Live(str(directory), dvcyaml=False, save_dvc_exp=False) as lv:
+        yield lv
