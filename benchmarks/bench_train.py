@@ -1,4 +1,4 @@
-"""Training throughput of askshift.train.fit versus the compute-bound rate of the same model.
+"""Training throughput of askshift.nn.train.fit versus the compute-bound rate of the same model.
 
     python benchmarks/bench_train.py                    # default arch: fit() vs pure loop, ratio
     python benchmarks/bench_train.py --archs            # table of candidate timm archs
@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from askshift import models as M  # noqa: E402
-from askshift import train as T  # noqa: E402
+from askshift.nn import models as M  # noqa: E402
+from askshift.nn import train as T  # noqa: E402
+from askshift.nn.strategies import finetune  # noqa: E402
 
 CANDIDATES = [
     ("resnet10t", {"channels": [16, 32, 64, 128], "stem_width": 16}),
@@ -165,7 +166,7 @@ def pretrain_finetune_proxy(arch, kwargs, data, pre_epochs, seed=0):
     for strategy in ("lp", "ft", "lpft"):
         m = M.create_model(arch, nft, weights=f"pipeline:{path}", seed=seed)
         t = time.perf_counter()
-        M.finetune(m, ft_train, None, strategy, ft_cfg, lp_cfg)
+        finetune(m, ft_train, None, strategy, ft_cfg, lp_cfg)
         res[f"{strategy}_time_s"] = time.perf_counter() - t
         res[f"{strategy}_acc"] = float((T.predict(m, ft_test[0]).argmax(1) == ft_test[1]).mean())
     m = M.create_model(arch, nft, seed=seed, **kwargs)

@@ -1,18 +1,20 @@
-"""Stage `evaluate`: predictions of every model on every dataset it should be judged on (its
-reference test split and every shifted set of its variant), and the accuracy table."""
+"""Stage `evaluate` (once per models folder: baseline, finetune): predictions of every model on
+every dataset it is judged on (its reference test split and every shifted set of its variant),
+and the accuracy table. A change of the fine-tunes re-evaluates only them."""
+import sys
+
 from askshift.study import evaluate, layout
 from askshift.study.stage import run_stage, write_outputs
 
-OUT = layout.results("evaluate")
 
-
-def main(cfg) -> None:
-    runs = evaluate.model_runs()
+def main(cfg, kind: str) -> None:
+    runs = evaluate.model_runs(kind)
     predictions = evaluate.predictions(runs, cfg.evaluate.batch_size, cfg.compute.device)
     table = evaluate.accuracy_table(predictions, runs)
-    write_outputs({OUT / "predictions.parquet": predictions, OUT / "accuracies.csv": table,
-                   layout.metrics_file("evaluate"): evaluate.summary(table, len(runs), len(predictions))})
+    out = layout.evaluation(kind)
+    write_outputs({out / "predictions.parquet": predictions, out / "accuracies.csv": table,
+                   out / "metrics.json": evaluate.summary(table, len(runs), len(predictions))})
 
 
 if __name__ == "__main__":
-    run_stage("evaluate", main)
+    run_stage("evaluate", main, instance=sys.argv[1])

@@ -1,4 +1,5 @@
-"""Stage `robustness`: effective robustness per shift, with intervals and fit quality."""
+"""Stage `robustness`: effective robustness per shift and on each part of the split shifts,
+with intervals and fit quality."""
 import pandas as pd
 
 from askshift.study import layout, robustness
@@ -8,8 +9,9 @@ OUT = layout.results("robustness")
 
 
 def main(cfg) -> None:
-    acc = pd.read_csv(layout.results("evaluate") / "accuracies.csv")
-    tables, metrics = robustness.run(cfg, acc)
+    ratios = pd.read_csv(layout.results("split") / "ratios.csv")
+    preds = layout.read_predictions(sorted({layout.shifted(s) for s in ratios["shift"].unique()}))
+    tables, metrics = robustness.run(cfg, layout.read_accuracies(), preds, ratios)
     write_outputs({**{OUT / f"{name}.csv": t for name, t in tables.items()}, layout.metrics_file("robustness"): metrics})
 
 

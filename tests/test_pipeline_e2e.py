@@ -17,14 +17,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from askshift.study.stage import AUDIT_ENV
 from tests.smoke import git, make_workspace
 
 pytestmark = pytest.mark.slow
 
 
-def dvc(ws: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def dvc(ws: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run(["dvc", *args], cwd=ws, capture_output=True, text=True,
-                       env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+                       env={**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})})
     if check and r.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
     return r
@@ -39,7 +40,7 @@ def workspace(tmp_path_factory):
     if shutil.which("dvc") is None:
         pytest.fail("dvc is not on PATH: run the tests through ./bin/venv")
     ws = make_workspace(tmp_path_factory.mktemp("ws"))
-    r = dvc(ws, "repro")
+    r = dvc(ws, "repro", env={AUDIT_ENV: str(ws.parent / "reads")})
     git(ws, "add", "-A")
     git(ws, "commit", "-qm", "smoke run")
     return ws, r.stdout
@@ -64,6 +65,28 @@ def test_repro_runs_every_stage(workspace):
         assert s["er_ft_low"] <= s["er_ft"] <= s["er_ft_high"]
     acc = pd.read_csv(ws / "results/evaluate/accuracies.csv")
     assert acc["accuracy"].between(0, 1).all() and len(acc) > 0
+
+
+def _under(path: str, folders) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def test_stages_read_only_their_declared_deps(workspace):
+    """Every data file a stage opened (recorded by an audit hook) is one of its deps in
+    dvc.yaml, or its own output, or resumable scratch. Code files are the deps test's job."""
+    from askshift.study.dvcfile import expanded_stages, read_dvc_yaml
+
+    ws, _ = workspace
+    stages = expanded_stages(read_dvc_yaml(ws / "dvc.yaml"))
+    reads = ws.parent / "reads"
+    assert {p.stem for p in reads.glob("*.json")} == set(stages)
+    for name, spec in stages.items():
+        declared = [d for d in spec.get("deps", []) if isinstance(d, str)]
+        own = [next(iter(o)) if isinstance(o, dict) else o for k in ("outs", "metrics", "plots") for o in spec.get(k, [])]
+        for path in json.loads((reads / f"{name}.json").read_text()):
+            if path.endswith(".py") or path.startswith((".venv/", "__editable__", "models/ckpt/")) or "__pycache__" in path:
+                continue
+            assert _under(path, declared) or _under(path, own), f"stage {name} read {path}, not a dep in dvc.yaml"
 
 
 def test_analyses_outputs(workspace):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -138,8 +137,8 @@ def test_report_stage_reads_only_declared_pipeline_outputs():
     # the report's outputs are final: no stage reads them
     outs = stage_outputs(y)["report"]
     assert set(outs) == {"reports/parts", "reports/index.html"}
-    for name, st in y["stages"].items():
-        for d in declared_deps({"stages": {name: st}}, name):
+    for name in y["stages"]:
+        for d in declared_deps(y, name):
             assert not any(d == o or d.startswith(o + "/") for o in outs), (name, d)
     # the report's own code and templates are deps, so editing them re-renders it
     for f in (ROOT / "askshift" / "report").rglob("*"):
@@ -330,7 +329,12 @@ def check_report_dir(reports: Path) -> None:
     assert (table["part"] == "robustness").sum() >= 5
     for name in load_params(reports.parent / "params.yaml")["report"]["parts"]:
         assert (reports / "parts" / f"{name}.html").stat().st_size > 0
-        assert (reports / "parts" / f"{name}.ipynb").stat().st_size > 0
+        nb = json.loads((reports / "parts" / f"{name}.ipynb").read_text())
+        outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+        shown = [o for o in outputs if o["output_type"] == "error" or o.get("name") == "stderr"]
+        assert shown == [], f"{name}: an error or a warning is shown on the page: {shown}"
+        html_text = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+        assert "<b>Warning:</b>" not in html_text and "could not be drawn" not in html_text, name
     need_chromium()
     for html_file in [reports / "index.html", *sorted((reports / "parts").glob("*.html"))]:
         c = browser.check_page(html_file)
@@ -399,3 +403,32 @@ def test_stage_times_from_timing_files(tmp_path):
                     "report": {"deps": []}}}
     times = {t["stage"]: t["wall_seconds"] for t in provenance.stage_times(y, tmp_path)}
     assert times == {"a": 3.5, "b": None, "c": None}
+
+
+def test_a_part_that_raises_fails_the_report_naming_part_and_cell(tmp_path, monkeypatch):
+    """A theory part whose input is not in the shape it expects: the report fails (no warning
+    box), names the part and the cell, keeps the partly executed notebook and leaves the
+    previous report as it was."""
+    import shutil
+
+    from askshift.report import build
+
+    (tmp_path / "reports" / "templates").mkdir(parents=True)
+    shutil.copy(TEMPLATES / "theory.ipynb", tmp_path / "reports" / "templates")
+    (tmp_path / "results" / "theory").mkdir(parents=True)
+    (tmp_path / "results" / "theory" / "metrics.json").write_text('{"theorem": 3}')  # not a mapping
+    (tmp_path / "reports" / "index.html").write_text("previous report")
+    y = {"stages": {"theory": {"outs": ["results/theory/metrics.json"]},
+                    "report": {"deps": ["results/theory/metrics.json"], "outs": ["reports/parts", "reports/index.html"]}}}
+    YAML().dump(y, (tmp_path / "dvc.yaml").open("w"))
+    raw = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+    raw["report"]["parts"] = ["theory"]
+    YAML().dump(raw, (tmp_path / "params.yaml").open("w"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(build.ReportError) as e:
+        build.build(load_params("params.yaml"))
+    assert "part 'theory' failed" in str(e.value) and "In [" in str(e.value)
+    assert "AttributeError: 'int' object has no attribute 'items'" in str(e.value)  # F.flatten(3)
+    assert (tmp_path / "reports" / ".failed" / "theory.ipynb").exists()
+    assert (tmp_path / "reports" / "index.html").read_text() == "previous report"
+    assert not (tmp_path / "reports" / "parts").exists()

@@ -103,6 +103,11 @@ def is_code(dep: str) -> bool:
     return dep.endswith(".py") and dep.startswith(CODE_ROOTS)
 
 
+def body(spec: dict) -> dict:
+    """A stage's definition (the ``do`` block of a ``foreach`` stage)."""
+    return spec["do"] if "foreach" in spec else spec
+
+
 def params_entry(stage: str) -> list:
     """The ``params:`` list dvc.yaml should have for ``stage``."""
     keys = STAGE_PARAMS.get(stage, ())
@@ -124,6 +129,7 @@ def check(dvc_yaml: dict, root: Path = Path(".")) -> dict[str, dict[str, list[st
             "in dvc.yaml but not in askshift/study/declared.py" if stage in stages
             else "in askshift/study/declared.py but not in dvc.yaml"]}
     for stage, spec in stages.items():
+        spec = body(spec)
         listed = {d for d in (spec.get("deps") or []) if isinstance(d, str) and is_code(d)}
         want = set(code_deps(stage, root))
         bad_params = _listed_params(spec) != params_entry(stage)
@@ -145,6 +151,7 @@ def write(path: Path = Path("dvc.yaml"), root: Path = Path(".")) -> None:
     yaml.indent(mapping=2, sequence=4, offset=2)
     doc = yaml.load(path.read_text(encoding="utf-8"))
     for stage, spec in doc["stages"].items():
+        spec = body(spec)
         deps = spec.get("deps")
         keep = [d for d in (deps or []) if not (isinstance(d, str) and is_code(d))]
         new = keep + code_deps(stage, root)

@@ -3,6 +3,7 @@ the line fitted on its baseline rows (any models, e.g. the paper's published tim
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
@@ -74,6 +75,11 @@ def _read_table(path: str) -> pd.DataFrame:
         raise CLIError(f"cannot parse {path} as CSV: {first}") from None
     if df.empty:
         raise CLIError(f"table has a header but no rows: {path}")
+    with p.open(newline="", encoding="utf-8", errors="replace") as f:
+        header = [c.strip() for c in next(csv.reader(f))]
+    dup = [c for i, c in enumerate(header) if c in header[:i]]
+    if dup:  # pandas would silently rename the second one `<name>.1`
+        raise CLIError(f"column {dup[0]!r} appears more than once in the header of {path}")
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
@@ -149,6 +155,9 @@ def run_er(args: argparse.Namespace) -> int:
     acc = pd.DataFrame({"model": models})
     for col in dict.fromkeys([args.ref, *shifts]):
         acc[col] = _check_acc_column(df, col, models, upper, hint) / unit
+    if args.percent and (acc.drop(columns="model").to_numpy() <= 0.01).all():
+        raise CLIError(f"--percent, but every accuracy in {', '.join(dict.fromkeys([args.ref, *shifts]))} is at "
+                       "most 1: they look like fractions in [0, 1]; drop --percent")
 
     rows = []
     blocks = []

@@ -41,12 +41,15 @@ def run_probe(args) -> int:
     if missing:
         raise CLIError(f"--attribute {missing[0]!r} is not a column of {args.dataset}; "
                        f"columns: {', '.join(map(str, data.meta.columns))}")
-    for path in args.models:
-        if not Path(path).exists():
-            raise CLIError(f"model {path} does not exist")
+    loaded = {}
+    for path in args.models:  # all of them before any work
+        try:
+            loaded[path] = models.load_model(path)
+        except (FileNotFoundError, ValueError) as e:
+            raise CLIError(f"model {path}: {e}") from None
     print(f"{'model':55s} {'attribute':10s} {'decodable':>9s} {'chance':>7s}")
-    for path in args.models:
-        feats = train.extract_features(models.load_model(path), data.images, device=args.device)
+    for path, model in loaded.items():
+        feats = train.extract_features(model, data.images, device=args.device)
         for col in args.attribute:
             r = attribute_decodability(feats, data.meta[col].to_numpy(), folds=args.folds)
             print(f"{path:55s} {col:10s} {r['accuracy']:9.3f} {r['chance']:7.3f}", flush=True)

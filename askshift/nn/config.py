@@ -17,7 +17,12 @@ AMPS = ("auto", "bf16", "fp16", "off")
 # fine-tuning strategies (askshift.nn.strategies): name -> (linear probe first, then fine-tune all)
 STRATEGY_STEPS = {"ft": (False, True), "lp": (True, False), "lpft": (True, True)}
 
-# Fields that do not change the training trajectory: they may differ when a run is resumed.
+# Fields that never change the trained weights.
+RESULT_FREE = frozenset({"eval_every", "checkpoint_every", "progress"})
+# Fields that may differ when fit() resumes a checkpoint. Device, AMP, thread count and memory
+# format do change the floating-point results (1 vs 2 CPU threads give other weights), so the
+# study keys its checkpoint folders by them (askshift.study.training.checkpoint_dir) and never
+# resumes across them; fit() itself allows it for interactive use.
 RESUME_FREE = frozenset({"device", "amp", "eval_every", "checkpoint_every", "progress",
                           "num_threads", "channels_last"})
 
@@ -86,6 +91,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the trained weights (for checkpoint keys)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESULT_FREE}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

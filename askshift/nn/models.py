@@ -280,7 +280,13 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model checkpoint {path} does not exist")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        # weights_only: a checkpoint can never run code; anything else is not ours
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises pickle, zip and runtime errors alike
+        # not torch's own text: it suggests weights_only=False, i.e. running the file's code
+        raise ValueError(f"{path} is not an askshift model file (torch.load: {type(e).__name__}); models are "
+                         "the .pt files the pipeline writes under models/") from None
     return _model_from_payload(payload, str(path))
 
 

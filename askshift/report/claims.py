@@ -232,7 +232,7 @@ PART_CLAIMS = (
      "Gradient descent from any initialisation makes identical in-support predictions; "
      "out-of-support accuracy depends on the initialisation and a pre-trained one wins",
      "holds exactly (Theorem 4.1)"),
-    ("split", "results/split/metrics.json", "Sec. 5.2",
+    ("split", "results/robustness/metrics.json", "Sec. 5.2",  # ER per part: the robustness stage
      "Out-of-support parts of a natural shift get far more ER than its in-support parts",
      "Sketch: 12.3% vs 1.1%"),
     ("interventions", "results/interventions/metrics.json", "Sec. 6",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ruamel.yaml import YAML
+from askshift.study.dvcfile import expanded_stages, read_dvc_yaml  # noqa: F401 - read_dvc_yaml re-exported
 
 STAGE = "report"
 NOT_PRODUCED = "not produced by this pipeline run"
@@ -18,10 +18,6 @@ NOT_PRODUCED = "not produced by this pipeline run"
 
 def _norm(p: str | Path) -> str:
     return str(PurePosixPath(str(p).replace("\\", "/"))).rstrip("/")
-
-
-def read_dvc_yaml(path: str | Path = "dvc.yaml") -> dict:
-    return YAML(typ="safe", pure=True).load(Path(path).read_text()) or {}
 
 
 def _dep_paths(entries) -> list[str]:
@@ -41,12 +37,12 @@ def _out_paths(stage: dict) -> list[str]:
 
 def declared_deps(dvc_yaml: dict, stage: str = STAGE) -> list[str]:
     """The deps of `stage` in a parsed dvc.yaml ([] when the stage is not there)."""
-    return _dep_paths((dvc_yaml.get("stages") or {}).get(stage, {}).get("deps"))
+    return _dep_paths(expanded_stages(dvc_yaml).get(stage, {}).get("deps"))
 
 
 def stage_outputs(dvc_yaml: dict) -> dict[str, list[str]]:
     """Every stage's outputs (outs, metrics and plots), by stage name."""
-    return {name: _out_paths(s) for name, s in (dvc_yaml.get("stages") or {}).items()}
+    return {name: _out_paths(s) for name, s in expanded_stages(dvc_yaml).items()}
 
 
 def producible(dvc_yaml: dict, candidates: list[str], exclude: str = STAGE) -> list[str]:

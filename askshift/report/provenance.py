@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 
 from askshift.io import flatten
 from askshift.report.inputs import Inputs
+from askshift.study.dvcfile import expanded_stages
 from askshift.study.layout import timings_file
 
 
@@ -165,7 +166,7 @@ def stage_times(dvc_yaml: dict, root: str | Path = ".") -> list[dict]:
     """Wall time of each stage's last run, from ``results/timings/<stage>.json`` (written by
     every stage, never a metric: timings differ between identical runs), or None."""
     rows = []
-    for name in (dvc_yaml.get("stages") or {}):
+    for name in expanded_stages(dvc_yaml):
         if name == "report":
             continue
         path = Path(root) / timings_file(name)

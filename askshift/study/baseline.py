@@ -46,7 +46,7 @@ def run(cfg, out: Path) -> list[dict]:
             seed = layout.run_seed(cfg.seed, "baseline", variant, tag)
             data = tr if fraction == 1.0 else subset(tr, fraction, seed)
             tcfg = train_config(cfg.baseline.train, cfg.compute, seed)
-            recipe = {"model": m, "train": tcfg.to_dict(), "variant": variant, "fraction": fraction}
+            recipe = {"model": m, "train": tcfg.identity(), "variant": variant, "fraction": fraction}
             ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe, data=(data.images, data.labels))
             keep.add(ckpt)
             model = models.create_model(m["arch"], num_classes, seed=seed, **m["kwargs"])

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from askshift.data import corpus, digits, raw, store, summary
-from askshift.data.worlds import WORLDS
+from askshift.data.worlds import DIGITS, WORLDS
 from askshift.io import atomic_dir
 from askshift.study import layout
-from askshift.study.stage import Timer
+from askshift.study.stage import InputError, Timer
 
 
 def build(cfg) -> dict[str, store.Dataset]:
     """Every dataset of the world by name: references, shifted sets, de-biased sets, corpus."""
     timer = Timer()
     c = cfg.curate.to_dict()
-    roles = digits.build_world(raw.digits_inputs(layout.RAW), c, cfg.seed)
+    inputs = raw.digits_inputs(layout.RAW)
+    counts = tuple(int(n) for n in np.bincount(inputs.mnist[1], minlength=DIGITS.num_classes))
+    if counts != DIGITS.source_class_counts:  # the params rules on set sizes assume these counts
+        raise InputError(f"{layout.RAW / 'mnist'}: images per class {counts} differ from the pinned source's "
+                         f"{DIGITS.source_class_counts} (askshift/data/worlds.py)")
+    roles = digits.build_world(inputs, c, cfg.seed)
     datasets = {layout.dataset_name(role, name): ds for (role, name), ds in roles.items()}
     print(f"reference and shifts built ({timer()} s)", flush=True)
     datasets[layout.CORPUS] = corpus.build_corpus(raw.corpus_inputs(layout.RAW), c["corpus"],

@@ -1,5 +1,6 @@
-"""Step `evaluate`: predictions of every model of the main study on every dataset it is judged
-on (its reference test split and every shifted set of its variant), and the accuracy table."""
+"""Step `evaluate`: predictions of the models of one stage (baseline or finetune) on every
+dataset each is judged on (its reference test split and every shifted set of its variant), and
+the accuracy table."""
 from __future__ import annotations
 
 import json
@@ -10,15 +11,16 @@ from askshift.data import store
 from askshift.methods.metrics import accuracy_points, prediction_frame
 from askshift.nn import models, train
 from askshift.study import layout
-from askshift.study.stage import Timer
+from askshift.study.stage import InputError, Timer
 
 RUN_COLUMNS = ("model", "variant", "role", "strategy", "copy", "epoch", "fraction", "train_set")
 
 
-def model_runs() -> pd.DataFrame:
-    """Every model the baseline and finetune stages saved (their ``index.json``)."""
-    return pd.DataFrame([*json.loads(layout.model_index("baseline").read_text()),
-                         *json.loads(layout.model_index("finetune").read_text())])
+def model_runs(kind: str) -> pd.DataFrame:
+    """Every model the stage ``kind`` (baseline or finetune) saved (its ``index.json``)."""
+    if kind not in layout.EVALUATED:
+        raise InputError(f"evaluate {kind!r}: expected one of {', '.join(layout.EVALUATED)}")
+    return pd.DataFrame(json.loads(layout.model_index(kind).read_text()))
 
 
 def predictions(runs: pd.DataFrame, batch_size: int, device: str) -> pd.DataFrame:

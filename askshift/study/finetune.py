@@ -35,7 +35,7 @@ def run(cfg, out: Path) -> list[dict]:
         num_classes = int(data.meta["label"].max()) + 1
         model = models.create_model(cfg.model.arch, num_classes, weights=f"pipeline:{layout.PRETRAINED_MODEL}",
                                     seed=seed)
-        recipe = {"run": r.as_dict(), "train": tcfg.to_dict(), "lp": lp_cfg.to_dict()}
+        recipe = {"run": r.as_dict(), "train": tcfg.identity(), "lp": lp_cfg.identity()}
         ckpt = checkpoint_dir("finetune", r.name, recipe, data=(tr.images, tr.labels), init=layout.PRETRAINED_MODEL)
         keep.add(ckpt)
         with live(layout.live_dir("finetune", r.name)) as lv:

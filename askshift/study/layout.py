@@ -45,6 +45,30 @@ def timings_file(stage: str) -> Path:
     return RESULTS / "timings" / f"{stage}.json"
 
 
+EVALUATED = ("baseline", "finetune")  # the evaluate stage runs once per models folder (dvc.yaml foreach)
+
+
+def evaluation(kind: str) -> Path:
+    """``results/evaluate/<kind>``: predictions and accuracies of the models of stage ``kind``."""
+    return results("evaluate") / kind
+
+
+def read_accuracies() -> "pd.DataFrame":
+    """The accuracy table of every evaluated model (baselines and fine-tunes)."""
+    import pandas as pd
+
+    return pd.concat([pd.read_csv(evaluation(k) / "accuracies.csv") for k in EVALUATED], ignore_index=True)
+
+
+def read_predictions(datasets: list[str] | None = None) -> "pd.DataFrame":
+    """Per-example predictions of every evaluated model (optionally on some datasets only)."""
+    import pandas as pd
+
+    filters = [("dataset", "in", datasets)] if datasets is not None else None
+    return pd.concat([pd.read_parquet(evaluation(k) / "predictions.parquet", filters=filters) for k in EVALUATED],
+                     ignore_index=True)
+
+
 def models_dir(stage: str) -> Path:
     return MODELS / stage
 

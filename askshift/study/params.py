@@ -9,6 +9,7 @@ any stage's outputs are touched (:mod:`askshift.study.config`).
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +19,7 @@ from ruamel.yaml.error import YAMLError
 
 from askshift.data.worlds import COMPOSE, DIGITS, OUT_OF_SUPPORT_TRANSFORMS, WORLDS
 from askshift.methods.robustness import SCALES
-from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS
+from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS, TrainConfig
 from askshift.study.config import ParamsError
 
 
@@ -43,6 +44,8 @@ class Float:
     def check(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad(key, value, f"expected a number{_range(self.lo, self.hi)}")
+        if not math.isfinite(value):
+            raise _bad(key, value, f"expected a finite number{_range(self.lo, self.hi)}")
         _check_range(key, value, self.lo, self.hi, "a number")
         return float(value)
 
@@ -136,26 +139,27 @@ WORLD = DIGITS
 VARIANTS = WORLD.variants
 STRATEGIES = tuple(STRATEGY_STEPS)
 METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
+TRIANGULAR_PEAK_EPOCH = TrainConfig.peak_epoch
 REPORT_PARTS = ("data", "robustness", "interventions", "debiased", "split", "theory", "sweeps")
 
 
 def train_schema() -> dict:
     """Hyper-parameters of one training recipe (see askshift.nn.config.TrainConfig)."""
     return {
-        "epochs": Int(1),
-        "batch_size": Int(1, 65536),
+        "epochs": Int(1, 10_000),
+        "batch_size": Int(2, 65536),  # batch norm needs two examples per batch
         "optimizer": Choice(OPTIMIZERS),
         "lr": Float(0.0, 10.0),
         "weight_decay": Float(0.0, 1.0),
         "schedule": Choice(SCHEDULES),
-        "warmup_epochs": Float(0.0),
+        "warmup_epochs": Float(0.0, 10_000.0),
         "label_smoothing": Float(0.0, 0.99),
-        "grad_clip": Float(0.0),
+        "grad_clip": Float(0.0, 1e6),
     }
 
 
 SCHEMA: dict = {
-    "seed": Int(0),
+    "seed": Int(0, 2**32 - 1),  # numpy and scikit-learn take seeds below 2**32
     "world": Choice(tuple(WORLDS)),
     "compute": {
         "device": Choice(DEVICES),
@@ -164,20 +168,20 @@ SCHEMA: dict = {
     },
     "curate": {
         "image_size": Choice((32,)),
-        "reference": {"n_train": Int(100), "n_val": Int(50), "n_test": Int(100)},
+        "reference": {"n_train": Int(100, 10_000), "n_val": Int(50, 10_000), "n_test": Int(100, 10_000)},
         "tint_strength": Float(0.0, 1.0),
         "spurious_tint": {"p": Float(0.1, 1.0)},
         "label_shift": {"p_minority": Float(0.01, 1.0)},
         "pad": {"pixels": Int(1, 15), "value": Int(0, 255)},
         "mixture": {
-            "n": Int(20),
+            "n": Int(20, 10_000),
             "out_fraction": Float(0.05, 0.95),
             "out_of_support_shift": Choice(OUT_OF_SUPPORT_TRANSFORMS),
         },
         # `n_images`, never `size`: DVC's run cache ignores every key named size or nfiles
-        "debiased": {"n_images": Int(10), "retints": Int(1, 10)},
+        "debiased": {"n_images": Int(10, 10_000), "retints": Int(1, 10)},
         "corpus": {
-            "letters_per_class": Int(10),
+            "letters_per_class": Int(10, 100_000),
             "val_fraction": Float(0.0, 0.5),
             "p_tint": FRACTION,
             "p_background": FRACTION,
@@ -185,7 +189,7 @@ SCHEMA: dict = {
             "p_vflip": FRACTION,
             "scale_min": Float(0.2, 1.0),
             "scale_max": Float(0.2, 1.0),
-            "max_per_source": Int(0),
+            "max_per_source": Int(0, 10_000_000),
         },
         "grid": {"per_dataset": Int(4, 400)},
     },
@@ -196,7 +200,7 @@ SCHEMA: dict = {
     },
     "baseline": {
         "variants": ListOf(Choice(VARIANTS), min_len=1, unique=True),
-        "snapshot_epochs": ListOf(Int(1), min_len=1, unique=True),
+        "snapshot_epochs": ListOf(Int(1, 10_000), min_len=1, unique=True),
         "subset_fractions": ListOf(Float(0.001, 1.0), unique=True),
         "train": train_schema(),
     },
@@ -204,7 +208,7 @@ SCHEMA: dict = {
         "dataset": Choice(("reference", "debiased")),
         "strategies": ListOf(Choice(STRATEGIES), min_len=1, unique=True),
         "copies": Int(1, 64),
-        "min_steps": Int(0),
+        "min_steps": Int(0, 1_000_000),
         "train": train_schema(),
         "lp": train_schema(),
     },
@@ -236,8 +240,8 @@ SCHEMA: dict = {
     "debiased": {
         "variant": Choice(WORLD.debias_variants),
         "trials": Int(1, 64),
-        "min_steps": Int(0),
-        "sizes": ListOf(Int(10), min_len=1, unique=True),
+        "min_steps": Int(0, 1_000_000),
+        "sizes": ListOf(Int(10, 10_000), min_len=1, unique=True),
         "resamples": Int(1, 64),
     },
     "split": {
@@ -247,16 +251,16 @@ SCHEMA: dict = {
         "k": Int(2, 100),
         "C": Float(1e-6, 1e6),
         "epsilon": Float(1e-6, 1.0),
-        "min_part": Int(1),
+        "min_part": Int(1, 1_000_000),
     },
     "theory": {
         "d": Int(2, 10000),
         "k": Int(1, 10000),
-        "n": Int(2),
+        "n": Int(2, 1_000_000),
         "noise": Float(1e-6, 100.0),
         "inits": Int(0, 1000),
-        "steps": Int(1),
-        "n_test": Int(1),
+        "steps": Int(1, 10_000_000),
+        "n_test": Int(1, 1_000_000),
         "oos_scale": Float(0.0, 100.0),
         "pretrained_noise": Float(0.0, 100.0),
     },
@@ -314,7 +318,80 @@ def _analyses_checks(p: dict) -> None:
                           "(the data lies in a proper subspace)")
 
 
-CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks]
+def _training_checks(p: dict) -> None:
+    """Each training recipe must be one that fit() can run."""
+    for key, t in (("pretrain.train", p["pretrain"]["train"]), ("baseline.train", p["baseline"]["train"]),
+                   ("finetune.train", p["finetune"]["train"]), ("finetune.lp", p["finetune"]["lp"])):
+        if t["warmup_epochs"] > t["epochs"]:
+            raise ParamsError(f"{key}.warmup_epochs = {t['warmup_epochs']} is above {key}.epochs = {t['epochs']}")
+        if t["schedule"] == "triangular" and not t["epochs"] > TRIANGULAR_PEAK_EPOCH:
+            raise ParamsError(f"{key}.schedule = 'triangular' peaks at epoch {TRIANGULAR_PEAK_EPOCH:g}, so "
+                              f"{key}.epochs = {t['epochs']} must be above it (or use cosine / constant)")
+
+
+def _variant_checks(p: dict) -> None:
+    """The analyses reuse the baselines of their reference variants."""
+    have = p["baseline"]["variants"]
+    need = {"interventions.variants": p["interventions"]["variants"], "debiased.variant": [p["debiased"]["variant"]],
+            "split.shifts": sorted({WORLD.shifts[s].variant for s in p["split"]["shifts"]})}
+    for key, variants in need.items():
+        missing = [v for v in variants if v not in have]
+        if missing:
+            raise ParamsError(f"{key} needs the baselines of {missing}, but baseline.variants = {have}: "
+                              f"add {missing[0]!r} there")
+
+
+def _size_checks(p: dict) -> None:
+    """Curated sets must fit in the plain training split (rarest class)."""
+    c, k = p["curate"], WORLD.num_classes
+    retints = c["debiased"]["retints"]
+    have = WORLD.min_per_class(c["reference"]["n_train"])
+    n = c["debiased"]["n_images"]
+    if n // k > have:
+        raise ParamsError(f"curate.debiased.n_images = {n} needs {n // k} images per class but the rarest class "
+                          f"has about {have} in curate.reference.n_train = {c['reference']['n_train']} images")
+    for size in p["debiased"]["sizes"]:
+        if math.ceil(size / k / retints) > have:
+            raise ParamsError(
+                f"debiased.sizes: {size} needs {math.ceil(size / k / retints)} originals per class (with "
+                f"curate.debiased.retints = {retints}) but the rarest class has about {have} in "
+                f"curate.reference.n_train = {c['reference']['n_train']} images")
+
+
+def _model_checks(p: dict) -> None:
+    """The architecture, its keyword arguments, the timm weights tag and the device exist here.
+    timm and torch are imported only now (the rest of the schema needs neither)."""
+    import timm
+    import torch
+
+    m = p["model"]
+    if not timm.is_model(m["arch"]):
+        close = difflib.get_close_matches(m["arch"], timm.list_models(), n=1, cutoff=0.8)
+        raise ParamsError(f"model.arch = {m['arch']!r} is not a timm architecture"
+                          f"{f' (did you mean {close[0]!r}?)' if close else ''}; `timm.list_models()` lists them")
+    try:
+        with torch.device("meta"):  # builds the module without allocating its weights
+            timm.create_model(m["arch"], num_classes=10, **m["kwargs"])
+    except TypeError as e:
+        raise ParamsError(f"model.kwargs = {m['kwargs']}: {m['arch']} does not take them ({e})") from None
+    w = p["pretrain"]["weights"]
+    if w.startswith("timm:"):
+        name = w.removeprefix("timm:").split("@", 1)[0]
+        if name not in timm.list_pretrained(name):
+            close = difflib.get_close_matches(name, timm.list_pretrained(), n=1, cutoff=0.8)
+            raise ParamsError(f"pretrain.weights = {w!r}: timm has no pretrained weights named {name!r}"
+                              f"{f' (did you mean {close[0]!r}?)' if close else ''}; names are "
+                              "<architecture>.<tag> as `timm.list_pretrained()` lists them")
+        if name.split(".", 1)[0] != m["arch"].split(".", 1)[0]:
+            raise ParamsError(f"pretrain.weights = {w!r} are weights of {name.split('.', 1)[0]!r} but "
+                              f"model.arch = {m['arch']!r}: set model.arch to it")
+    if p["compute"]["device"] == "cuda" and not torch.cuda.is_available():
+        raise ParamsError("compute.device = 'cuda' but this machine has no CUDA GPU: use auto (CUDA when "
+                          "present, else the CPU) or cpu")
+
+
+CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks, _training_checks,
+                                              _variant_checks, _size_checks, _model_checks]
 
 
 # ---------------------------------------------------------------- loading
@@ -346,9 +423,11 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     """Read, validate and return params; raises ParamsError naming the file and key."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ParamsError(f"{path}: cannot read params file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
     try:
         raw = YAML(typ="safe", pure=True).load(text)
     except YAMLError as e:

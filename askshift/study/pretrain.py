@@ -19,12 +19,12 @@ def run(cfg) -> tuple[dict, dict]:
         tr, va = corpus.split("train"), corpus.split("val")
         tcfg = train_config(cfg.pretrain.train, cfg.compute, layout.run_seed(cfg.seed, "pretrain"))
         model = models.create_model(m["arch"], num_classes, seed=tcfg.seed, **m["kwargs"])
-        recipe = {"model": m, "train": tcfg.to_dict(), "n_train": len(tr)}
+        recipe = {"model": m, "train": tcfg.identity(), "n_train": len(tr)}
         ckpt = checkpoint_dir("pretrain", "corpus", recipe, data=(tr.images, tr.labels))
-        prune_checkpoints("pretrain", {ckpt})
         with live(layout.live_dir("pretrain")) as lv:
             history = train.fit(model, (tr.images, tr.labels), (va.images, va.labels), tcfg,
                                 ckpt_dir=ckpt, live=lv)
+        prune_checkpoints("pretrain", {ckpt})  # only after success: a failed run keeps the others
         last = history[-1]
         seconds = sum(h["time"] for h in history)
         metrics.update(epochs=tcfg.epochs, n_train=len(tr), n_val=len(va),

@@ -1,11 +1,16 @@
-"""Step `robustness`: effective robustness per shift, with intervals and fit quality, from the
-accuracy table of the evaluate step."""
+"""Step `robustness`: effective robustness of the pre-trained strategies per shift, and on the
+in- and out-of-support parts of the shifts that the split step split (Sec. 5.2), each with its
+interval and the quality of its baseline fit."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from askshift.methods.er_tables import pair_table, shift_er
+from askshift.methods.er_tables import correctness_matrix, pair_table, shift_er
+from askshift.methods.split import matched_er, part_er, part_points, part_weights
 from askshift.study import layout
+
+RUN_COLUMNS = ["model", "variant", "role", "strategy", "copy"]
 
 
 def headline(er_rows: pd.DataFrame) -> dict:
@@ -22,14 +27,17 @@ def headline(er_rows: pd.DataFrame) -> dict:
     return out
 
 
-def run(cfg, acc: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]:
-    """ER of the pre-trained strategies on every shift of the shift index. Returns the tables
-    ``er``, ``points`` (the models' accuracies) and ``lines`` (the fits, for plots), and the
-    metrics."""
+def shift_tables(cfg, acc: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]:
+    """ER of the pre-trained strategies on every shift of the shift index whose variant has
+    models. Returns the tables ``er``, ``points`` (the models' accuracies) and ``lines`` (the
+    fits, for plots), and the per-shift headline numbers."""
     rob = cfg.robustness
     tables: dict[str, list] = {"er": [], "points": [], "lines": []}
     shifts = {}
+    trained = set(acc["dataset"])  # shifts of variants without models (not in baseline.variants) are skipped
     for name, pair in layout.read_shift_index().items():
+        if pair["reference"] not in trained:
+            continue
         points = pair_table(acc, pair["reference"], pair["shifted"], rob.metric)
         er, line, fit = shift_er(points, rob.scale, rob.confidence, rob.n_boot,
                                  layout.run_seed(cfg.seed, "bootstrap", name))
@@ -40,6 +48,76 @@ def run(cfg, acc: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]:
         shifts[name] = {"kind": pair["kind"], **headline(er)}
         print(f"{name:18s} {pair['kind']:15s} ER mean {shifts[name]['er_mean']:+.4f}  "
               f"(fit r2 {fit.r2:.3f}, n {fit.n})", flush=True)
-    metrics = {"scale": rob.scale, "metric": rob.metric, "finetune_dataset": cfg.finetune.dataset,
-               "shifts": shifts}
-    return {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}, metrics
+    return {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}, shifts
+
+
+def part_tables(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
+    """ER on the parts of every split shift: ``in``, ``out``, ``all``, ``in_matched`` (in-support
+    examples re-weighted to the out-of-support part's difficulty, cross-fitted over two halves of
+    the baselines) and, with known membership, ``true_in`` / ``true_out``; each part has its own
+    baseline fit. ``ratios`` is the split step's table, ``preds`` the evaluate step's."""
+    rob, index, rows = cfg.robustness, layout.read_shift_index(), []
+    for name, r in ratios.groupby("shift", sort=False):
+        pair = index[name]
+        # accuracy on both axes: a part's shifted accuracy is the mean correctness on its examples
+        info = acc[acc["dataset"] == pair["reference"]][RUN_COLUMNS + ["accuracy"]].rename(
+            columns={"accuracy": "ref_acc"}).reset_index(drop=True)
+        correct, examples = correctness_matrix(preds, info["model"].tolist(), pair["shifted"])
+        r = r.set_index("index").loc[examples]
+        oos = r["out_of_support"].to_numpy(bool)
+        true_out = r["true_out_of_support"].to_numpy(bool) if r.get("true_out_of_support") is not None \
+            and r["true_out_of_support"].notna().all() else None
+        er = part_er(part_points(correct, info, part_weights(oos, true_out=true_out)), scale=rob.scale,
+                     confidence=rob.confidence, min_examples=cfg.split.min_part)
+        matched = matched_er(correct, info, oos, scale=rob.scale, confidence=rob.confidence,
+                             min_examples=cfg.split.min_part)
+        er = pd.concat([er, matched], ignore_index=True)
+        er.insert(0, "shift", name)
+        rows.append(er)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def part_headline(parts: pd.DataFrame) -> dict:
+    """{shift: {part: {n_examples, er_mean, r2, er_<strategy>...}}} for the metrics."""
+    out: dict = {}
+    for (name, part), g in parts.groupby(["shift", "part"], sort=False):
+        ok = g.dropna(subset=["er"]) if "er" in g else g.iloc[0:0]
+        n_ex = g["n_examples"].iloc[0] if "n_examples" in g else None
+        out.setdefault(name, {})[part] = {
+            "n_examples": int(n_ex) if pd.notna(n_ex) else None,
+            "er_mean": float(ok["er"].mean()) if len(ok) else None,
+            "r2": float(ok["r2"].iloc[0]) if len(ok) else None,
+            **{f"er_{r.strategy}": r.er for r in ok.itertuples()}}
+    return out
+
+
+def part_claims(parts: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
+    """The Sec. 5.2 claims on each natural shift, as rows of the report's claims table."""
+    out = []
+    for name in dict.fromkeys(parts["shift"]):
+        if kinds.get(name) != "natural":
+            continue
+        for part, rule, text in (("out", "positive", "Pre-training gives ER on the out-of-support part of {}"),
+                                 ("in", "near_zero", "Pre-training gives ~no ER on the in-support part of {}")):
+            rows = parts[(parts["shift"] == name) & (parts["part"] == part)].dropna(subset=["er"])
+            if len(rows):
+                out.append({"claim": text.format(name), "paper": "Sketch: out 12.3% vs in 1.1%",
+                            "er": float(rows["er"].mean()), "low": float(rows["er_low"].mean()),
+                            "high": float(rows["er_high"].mean()), "r2": float(rows["r2"].iloc[0]),
+                            "n_baseline": int(rows["n_baseline"].iloc[0]), "rule": rule,
+                            "what": "mean over the pre-trained strategies"})
+    return out
+
+
+def run(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The per-shift tables (``er``, ``points``, ``lines``), the per-part table (``parts``) and
+    the metrics (per shift, per part of each split shift, and the Sec. 5.2 claims)."""
+    tables, shifts = shift_tables(cfg, acc)
+    parts = part_tables(cfg, acc, preds, ratios)
+    for name, p in part_headline(parts).items():
+        print(f"{name:18s} parts: " + ", ".join(f"{k} {v['er_mean']:+.4f}" for k, v in p.items()
+                                                 if v["er_mean"] is not None and np.isfinite(v["er_mean"])), flush=True)
+    metrics = {"scale": cfg.robustness.scale, "metric": cfg.robustness.metric,
+               "finetune_dataset": cfg.finetune.dataset, "shifts": shifts, "parts": part_headline(parts),
+               "claims": part_claims(parts, {k: v["kind"] for k, v in shifts.items()})}
+    return {**tables, "parts": parts}, metrics

@@ -72,18 +72,57 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
     return frame
 
 
-def run_stage(name: str, main: Callable[[Section], Any], *, config: bool = True) -> None:
+AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
+
+
+def _audit_reads(name: str, folder: str) -> None:
+    """Record every file under the working directory that this process opens for reading, into
+    ``<folder>/<name>.json`` at exit (Python's audit hooks; the end-to-end test compares them
+    with the stage's deps in dvc.yaml). Files opened by native code (e.g. pyarrow) are not seen."""
+    import atexit
+    import json
+    import os
+
+    root, seen = Path.cwd().resolve(), set()
+
+    def hook(event, args):
+        if event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        mode, flags = args[1], args[2] if len(args) > 2 else 0
+        writing = (mode is not None and any(c in mode for c in "wax+")) or (mode is None and flags & (os.O_WRONLY | os.O_RDWR))
+        if not writing:
+            p = Path(os.fsdecode(args[0]))
+            p = (p if p.is_absolute() else root / p).resolve()
+            if p.is_relative_to(root):
+                seen.add(p.relative_to(root).as_posix())
+
+    def dump():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{name}.json").write_text(json.dumps(sorted(seen), indent=1))
+
+    sys.addaudithook(hook)
+    atexit.register(dump)
+
+
+def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, instance: str | None = None) -> None:
     """``main(cfg)`` with the stage's validated params (:func:`~askshift.study.config.stage_config`;
-    ``config=False``: ``main()``), then the stage's wall time (and the timings ``main`` returns)
-    recorded in :func:`~askshift.study.layout.timings_file`, never in a metrics file.
+    ``config=False``: ``main()``; a ``foreach`` stage of dvc.yaml: ``main(cfg, instance)``), then
+    the stage's wall time (and the timings ``main`` returns) recorded in
+    :func:`~askshift.study.layout.timings_file`, never in a metrics file.
     Bad params or inputs: one line on stderr naming the key or file, exit status 2."""
+    import os
+
+    label = name if instance is None else f"{name}@{instance}"  # as dvc names a foreach stage
+    if os.environ.get(AUDIT_ENV):
+        _audit_reads(label, os.environ[AUDIT_ENV])
     timer, started = Timer(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
-        extra = main(stage_config(name)) if config else main()
-        write_json(timings_file(name), {"stage": name, "started": started, "wall_seconds": timer(), **(extra or {})})
+        args = ([stage_config(name)] if config else []) + ([instance] if instance is not None else [])
+        extra = main(*args)
+        write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": timer(), **(extra or {})})
     except (ParamsError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except StageFailed as e:
-        print(f"error: stage {name} failed: {e}", file=sys.stderr)
+        print(f"error: stage {label} failed: {e}", file=sys.stderr)
         raise SystemExit(1) from None

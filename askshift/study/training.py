@@ -35,7 +35,9 @@ def checkpoint_dir(stage: str, run: str, recipe: dict, *, data, init=None) -> Pa
 
 
 def prune_checkpoints(stage: str, keep: set[Path]) -> None:
-    """Drop checkpoint folders of recipes that are no longer part of the study."""
+    """Drop checkpoint folders of recipes that are no longer part of the study. Call it only
+    after every run of the stage succeeded: a failed or mistyped experiment must not delete the
+    resumable state of the main run."""
     root = CHECKPOINTS / stage
     if root.exists():
         for d in root.iterdir():

@@ -1,0 +1,113 @@
+"""A catalogue of bad inputs and the exact one-line message each one gets, before any work.
+
+params.yaml values are checked by the `params` stage (askshift/study/params.py) before any other
+stage runs; the commands check their arguments before they load a model or fit anything."""
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pytest
+from ruamel.yaml import YAML
+
+from askshift.cli import main as cli
+from askshift.study.params import CROSS_CHECKS, ParamsError, validate
+from tests.test_params import ROOT, base, edit
+
+KWARGS = {"channels": [16, 32, 64, 128], "stem_width": 16}
+PARAMS = [
+    ("curate.corpus.p_tint", float("nan"), "curate.corpus.p_tint = nan: expected a finite number in [0.0, 1.0]"),
+    ("curate.spurious_tint.p", float("inf"), "curate.spurious_tint.p = inf: expected a finite number in [0.1, 1.0]"),
+    ("finetune.train.lr", float("-inf"), "finetune.train.lr = -inf: expected a finite number in [0.0, 10.0]"),
+    ("pretrain.train.epochs", 1_000_000_000, "pretrain.train.epochs = 1000000000: expected an integer in [1, 10000]"),
+    ("seed", 4294967296, "seed = 4294967296: expected an integer in [0, 4294967295]"),
+    ("curate.reference.n_train", 6000.0, "curate.reference.n_train = 6000.0: expected an integer in [100, 10000]"),
+    ("finetune.dataset", "debaised",
+     "finetune.dataset = 'debaised': must be one of: reference, debiased (did you mean 'debiased'?)"),
+    ("pretrain.train.warmup_epochs", 3, "pretrain.train.warmup_epochs = 3.0 is above pretrain.train.epochs = 2"),
+    ("pretrain.train.schedule", "triangular", "pretrain.train.schedule = 'triangular' peaks at epoch 2, so "
+     "pretrain.train.epochs = 2 must be above it (or use cosine / constant)"),
+    ("finetune.train.batch_size", 1, "finetune.train.batch_size = 1: expected an integer in [2, 65536]"),
+    ("baseline.variants", ["plain", "label_shift"], "interventions.variants needs the baselines of "
+     "['spurious_tint'], but baseline.variants = ['plain', 'label_shift']: add 'spurious_tint' there"),
+    ("debiased.sizes", [20, 20000], "debiased.sizes[1] = 20000: expected an integer in [10, 10000]"),
+    ("curate.debiased.n_images", 6000, "curate.debiased.n_images = 6000 needs 600 images per class but the "
+     "rarest class has about 515 in curate.reference.n_train = 6000 images"),
+    ("model.arch", "resnet10", "model.arch = 'resnet10' is not a timm architecture (did you mean 'resnet10t'?)"),
+    ("model.kwargs", {**KWARGS, "foo": 1}, "resnet10t does not take them (ResNet.__init__() got an unexpected "
+     "keyword argument 'foo')"),
+    ("pretrain.weights", "timm:doesnotexist",
+     "pretrain.weights = 'timm:doesnotexist': timm has no pretrained weights named 'doesnotexist'"),
+    ("pretrain.weights", "timm:resnet18.a1_in1kk", "timm has no pretrained weights named 'resnet18.a1_in1kk' "
+     "(did you mean 'resnet18.a1_in1k'?)"),
+    ("pretrain.weights", "timm:resnet18.a1_in1k",
+     "pretrain.weights = 'timm:resnet18.a1_in1k' are weights of 'resnet18' but model.arch = 'resnet10t'"),
+    ("split.shifts", ["fonts", "font"], "split.shifts[1] = 'font': must be one of: spurious_tint, label_shift, "
+     "unseen_tint, flip, pad, photo_background, fonts, uci_digits, mixture (did you mean 'fonts'?)"),
+    ("robustness.confidence", 0.9999, "robustness.confidence = 0.9999: expected a number in [0.5, 0.999]"),
+]
+
+
+def check_all(p: dict) -> None:
+    q = validate(p)
+    for rule in CROSS_CHECKS:
+        rule(q)
+
+
+@pytest.mark.parametrize("key,value,message", PARAMS, ids=[f"{k}={v!r}"[:60] for k, v, _ in PARAMS])
+def test_bad_params(key, value, message):
+    with pytest.raises(ParamsError) as e:
+        check_all(edit(copy.deepcopy(base()), key, value))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cuda_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ParamsError, match="compute.device = 'cuda' but this machine has no CUDA GPU: use auto"):
+        check_all(edit(base(), "compute.device", "cuda"))
+
+
+def test_not_utf8_and_empty_params(tmp_path):
+    from askshift.study.params import load_params
+
+    bad = tmp_path / "params.yaml"
+    bad.write_bytes(b"seed: 0\nworld: d\xe9gits\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: not UTF-8 text \(byte 16: invalid continuation byte\); "
+                                          "save it as UTF-8"):
+        load_params(bad)
+    bad.write_text("")
+    with pytest.raises(ParamsError, match="params.yaml: the top level: expected a mapping of keys, got None"):
+        load_params(bad)
+
+
+def test_er_percent_on_fractions_and_duplicate_columns(tmp_path, capsys):
+    t = tmp_path / "acc.csv"
+    pd.DataFrame({"model": list("abcd"), "group": ["b", "b", "b", "p"], "ref": [0.5, 0.6, 0.7, 0.8],
+                  "shift": [0.4, 0.5, 0.6, 0.9]}).to_csv(t, index=False)
+    assert cli(["er", str(t), "--ref", "ref", "--shift", "shift", "--baseline", "group=b", "--percent"]) == 2
+    assert ("--percent, but every accuracy in ref, shift is at most 1: they look like fractions in [0, 1]; "
+            "drop --percent") in capsys.readouterr().err
+    t.write_text("model,group,ref,ref,shift\na,b,0.5,0.5,0.4\nb,b,0.6,0.6,0.5\nc,b,0.7,0.7,0.6\n")
+    assert cli(["er", str(t), "--ref", "ref", "--shift", "shift", "--baseline", "group=b"]) == 2
+    assert "column 'ref' appears more than once in the header of" in capsys.readouterr().err
+
+
+def test_probe_on_a_file_that_is_not_a_model(tmp_path, capsys):
+    import numpy as np
+
+    from askshift.data.store import Dataset, save
+
+    meta = pd.DataFrame({"index": range(4), "label": [0, 1, 0, 1], "class_name": list("abab"), "group": 0,
+                         "split": "test", "source": "x", "tint": [0, 1, 1, 0]})
+    save(Dataset(np.zeros((4, 32, 32, 3), np.uint8), meta), tmp_path / "ds")
+    (tmp_path / "notes.pt").write_text("not a model")
+    assert cli(["probe", "--dataset", str(tmp_path / "ds"), "--attribute", "tint", str(tmp_path / "notes.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "notes.pt is not an askshift model file" in err and "weights_only" not in err and "Traceback" not in err
+
+
+def test_repo_params_pass_every_rule():
+    check_all(YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text()))
