@@ -8,8 +8,10 @@ OUT = layout.results("debiased")
 
 
 def main(cfg) -> None:
-    tables, metrics = debiased.run(cfg)
-    write_outputs({**{OUT / f"{name}.csv": t for name, t in tables.items()}, layout.metrics_file("debiased"): metrics})
+    tables, details = debiased.run(cfg)
+    write_outputs({**{OUT / f"{name}.csv": t for name, t in tables.items()},
+                   layout.metrics_file("debiased"): debiased.headline(details),
+                   layout.details_file("debiased"): details})
 
 
 if __name__ == "__main__":

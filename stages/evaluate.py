@@ -11,9 +11,9 @@ def main(cfg, kind: str) -> None:
     runs = evaluate.model_runs(kind)
     predictions = evaluate.predictions(runs, cfg.evaluate.batch_size, cfg.compute.device)
     table = evaluate.accuracy_table(predictions, runs)
-    out = layout.evaluation(kind)
+    summary, out = evaluate.summary(table, len(runs), len(predictions)), layout.evaluation(kind)
     write_outputs({out / "predictions.parquet": predictions, out / "accuracies.csv": table,
-                   out / "metrics.json": evaluate.summary(table, len(runs), len(predictions))})
+                   out / "metrics.json": evaluate.headline(summary), out / "details.json": summary})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ def main(cfg) -> None:
     with atomic_dir(layout.models_dir("finetune")) as out:   # all models or none
         index = finetune.run(cfg, out)
         write_outputs({out / "index.json": index})
-    write_outputs({layout.metrics_file("finetune"): {"n_models": len(index), "dataset": cfg.finetune.dataset}})
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ OUT = layout.results("interventions")
 
 def main(cfg) -> None:
     with atomic_dir(layout.models_dir("interventions")) as models:   # all models or none
-        tables, metrics = interventions.run(cfg, models)
+        tables, details = interventions.run(cfg, models)
     write_outputs({OUT / "predictions.parquet": tables.pop("predictions"),
                    **{OUT / f"{name}.csv": t for name, t in tables.items()},
-                   layout.metrics_file("interventions"): metrics})
+                   layout.metrics_file("interventions"): interventions.headline(details),
+                   layout.details_file("interventions"): details})
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ from askshift.study.stage import run_stage, write_outputs
 
 
 def main(cfg) -> dict:
-    metrics, timings = pretrain.run(cfg)
-    write_outputs({layout.metrics_file("pretrain"): metrics})
-    print(f"pretrain: {metrics}, {timings}")
+    details, timings = pretrain.run(cfg)
+    write_outputs({layout.metrics_file("pretrain"): pretrain.headline(details),
+                   layout.details_file("pretrain"): details})
+    print(f"pretrain: {details}, {timings}")
     return timings
 
 

@@ -11,8 +11,10 @@ OUT = layout.results("robustness")
 def main(cfg) -> None:
     ratios = pd.read_csv(layout.results("split") / "ratios.csv")
     preds = layout.read_predictions(sorted({layout.shifted(s) for s in ratios["shift"].unique()}))
-    tables, metrics = robustness.run(cfg, layout.read_accuracies(), preds, ratios)
-    write_outputs({**{OUT / f"{name}.csv": t for name, t in tables.items()}, layout.metrics_file("robustness"): metrics})
+    tables, details = robustness.run(cfg, layout.read_accuracies(), preds, ratios)
+    write_outputs({**{OUT / f"{name}.csv": t for name, t in tables.items()},
+                   layout.metrics_file("robustness"): robustness.headline(details),
+                   layout.details_file("robustness"): details})
 
 
 if __name__ == "__main__":

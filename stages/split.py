@@ -5,8 +5,9 @@ from askshift.study.stage import run_stage, table, write_outputs
 
 
 def main(cfg) -> None:
-    ratios, metrics = split.run(cfg)
-    write_outputs({layout.results("split") / "ratios.csv": table(ratios, "%.6g"), layout.metrics_file("split"): metrics})
+    ratios, details = split.run(cfg)
+    write_outputs({layout.results("split") / "ratios.csv": table(ratios, "%.6g"),
+                   layout.metrics_file("split"): split.headline(details), layout.details_file("split"): details})
 
 
 if __name__ == "__main__":

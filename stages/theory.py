@@ -7,9 +7,10 @@ OUT = layout.results("theory")
 
 
 def main(cfg) -> None:
-    tables, metrics = theory.run(cfg)
+    tables, details = theory.run(cfg)
     write_outputs({**{OUT / f"{name}.csv": table(t, "%.6g") for name, t in tables.items()},
-                   layout.metrics_file("theory"): metrics})
+                   layout.metrics_file("theory"): theory.headline(details),
+                   layout.details_file("theory"): details})
 
 
 if __name__ == "__main__":

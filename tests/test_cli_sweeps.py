@@ -1,4 +1,4 @@
-"""askshift.sweeps: the queued sweep commands and the collector of `dvc exp show --csv`."""
+"""askshift.cli.sweeps: the queued sweep commands and the collector of `dvc exp show --csv`."""
 import json
 
 import pandas as pd
@@ -7,7 +7,7 @@ import pytest
 from askshift import cli
 from askshift.cli import sweeps as SW
 
-EXP_SHOW = """Experiment,rev,typ,Created,parent,State,Executor,shifts.spurious_tint.er_mean,shifts.flip.er_mean,arms.spurious_tint.spurious_tint+pad.pretrained_dfr.er,results/a/metrics.json:wall_seconds,theorem.theorem_error,seed,curate.spurious_tint.p,finetune.train.lr,stages/finetune.py
+EXP_SHOW = """Experiment,rev,typ,Created,parent,State,Executor,shifts.spurious_tint.er_ft,shifts.flip.er_ft,arms.spurious_tint.spurious_tint+pad.pretrained_dfr.er,results/a/metrics.json:wall_seconds,theorem.theorem_error,seed,curate.spurious_tint.p,finetune.train.lr,stages/finetune.py
 ,workspace,baseline,,,,,0.001,0.10,0.05,12,1e-14,0,0.5,0.02,abc
 ,master,baseline,2026-01-01T00:00:00,,,,0.001,0.10,0.05,12,1e-14,0,0.5,0.02,abc
 bias-p0.9,1a2b3c4,branch_commit,2026-01-01T00:10:00,,Success,,-0.02,0.11,0.08,13,1e-14,0,0.9,0.02,abc
@@ -41,11 +41,11 @@ def test_collect():
     assert list(t.columns[:6]) == ["experiment", "rev", "changed", "state", "curate.spurious_tint.p",
                                    "finetune.train.lr"]
     assert "seed" not in t and "stages/finetune.py" not in t and "wall_seconds" not in t
-    assert {"shifts.spurious_tint.er_mean", "arms.spurious_tint.spurious_tint+pad.pretrained_dfr.er",
+    assert {"shifts.spurious_tint.er_ft", "arms.spurious_tint.spurious_tint+pad.pretrained_dfr.er",
             "theorem.theorem_error"} <= set(t.columns)
-    assert t.loc[1, "shifts.spurious_tint.er_mean"] == -0.02 and pd.isna(t.loc[3, "shifts.flip.er_mean"])
+    assert t.loc[1, "shifts.spurious_tint.er_ft"] == -0.02 and pd.isna(t.loc[3, "shifts.flip.er_ft"])
     every = SW.collect(pd.read_csv(StringIO(EXP_SHOW)), PARAMS, metrics=(r"wall_seconds$",), all_params=True)
-    assert "seed" in every and "wall_seconds" in every and "shifts.flip.er_mean" not in every
+    assert "seed" in every and "wall_seconds" in every and "shifts.flip.er_ft" not in every
 
 
 def test_cli_from_csv_writes_the_table(tmp_path, capsys):

@@ -124,3 +124,20 @@ def test_no_param_key_is_named_size_or_nfiles():
     for where, tree in (("params.yaml", base()), ("the schema", SCHEMA)):
         bad = [k for k in keys(tree) if k.rsplit(".", 1)[-1] in ("size", "nfiles")]
         assert bad == [], f"{where}: rename {bad}"
+
+
+def test_dvc_exp_run_set_param_changes_one_line(tmp_path):
+    """`dvc exp run -S key=value` rewrites params.yaml through DVC's own writer: the file is kept
+    in that writer's style (block lists), so an experiment's diff is the one line it changed."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    before = path.read_text().splitlines()
+    apply_overrides(str(path), ["finetune.dataset=debiased"])
+    after = path.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after) and changed == [("  dataset: reference    # reference | debiased",
+                                                      "  dataset: debiased     # reference | debiased")]

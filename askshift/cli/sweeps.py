@@ -43,14 +43,13 @@ SWEEPS: dict[str, list[dict]] = {
 #: Metric columns of the collected table (regular expressions over `dvc exp show` column names,
 #: without a "file:" prefix). Order = column order.
 DEFAULT_METRICS: tuple[str, ...] = (
-    r"^shifts\.[^.]+\.er_mean$",
+    r"^shifts\.[^.]+\.er_(ft|lpft)$",            # ER per shift of the paper's strategies
     r"^shifts\.[^.]+\.r2$",
     r"^[a-z_]+/(baseline|pretrained)_ref_acc$",
     r"^arms\.[^.]+\.[^.]+\.[a-z_]+\.(er|shift_wga)$",
-    r"^corrected\.[^.]+\.[^.]+\.(pretrained|scratch_dfr|both|ratio_to_chance)$",
     r"^curated_arms\.[a-z_]+\.(er|shift_wga|ref_acc)$",
     r"^size_sweep\.\d+\.(er|shift_wga)$",
-    r"^parts\.[^.]+\.er\.(in|out|in_matched)\.er_mean$",
+    r"^parts\.[^.]+\.(in|out|in_matched)\.er_(ft|lpft)$",
     r"^parts\.[^.]+\.(out_of_support_fraction|membership\.(auroc|precision|recall))$",
     r"^theorem\.(theorem_error|oos_accuracy_pretrained|oos_accuracy_random_mean)$",
 )

@@ -227,18 +227,18 @@ def _metrics(inputs: Inputs, path: str) -> dict | None:
 
 
 PART_CLAIMS = (
-    # part, metrics file, section, claim, paper's number
-    ("theory", "results/theory/metrics.json", "Sec. 4",
+    # part, details file, section, claim, paper's number
+    ("theory", "results/theory/details.json", "Sec. 4",
      "Gradient descent from any initialisation makes identical in-support predictions; "
      "out-of-support accuracy depends on the initialisation and a pre-trained one wins",
      "holds exactly (Theorem 4.1)"),
-    ("split", "results/robustness/metrics.json", "Sec. 5.2",  # ER per part: the robustness stage
+    ("split", "results/robustness/details.json", "Sec. 5.2",  # ER per part: the robustness stage
      "Out-of-support parts of a natural shift get far more ER than its in-support parts",
      "Sketch: 12.3% vs 1.1%"),
-    ("interventions", "results/interventions/metrics.json", "Sec. 6",
+    ("interventions", "results/interventions/details.json", "Sec. 6",
      "Pre-training and DFR each add ER, their combination the most, and the examples each "
      "corrects barely overlap", "FMoW, 64 trials per arm"),
-    ("debiased", "results/debiased/metrics.json", "Sec. 7",
+    ("debiased", "results/debiased/details.json", "Sec. 7",
      "A pre-trained model fine-tuned on a small curated de-biased set is accurate and robust; "
      "fine-tuned on the full biased set it has ~0 ER", "64 CelebA images suffice"),
 )
@@ -346,7 +346,7 @@ def _value_text(v: float, low: float, high: float, unit: str) -> str:
 
 def claims_from_metrics(doc: dict, section: str, text: str, paper: str, part: str,
                         rules: Rules) -> list[Claim]:
-    """Claims that an analysis stage states in its metrics.json, judged here by the rules.
+    """Claims that an analysis stage states in its details.json, judged here by the rules.
 
     `claims`: a list of entries {claim, paper, er, low, high, rule, what, r2?, n_baseline?,
     unit?, than?, key?}. rule: `near_zero` | `positive` | `above` (then `than` = {er, low,
@@ -357,7 +357,7 @@ def claims_from_metrics(doc: dict, section: str, text: str, paper: str, part: st
     if not isinstance(rows, list) or not rows:
         return [Claim(part, section, text, paper, ours="produced; see the part for the numbers",
                       verdict=UNCLEAR, part=part,
-                      detail="the stage's metrics.json has no `claims` entry for the rules to judge")]
+                      detail="the stage's details.json has no `claims` entry for the rules to judge")]
     out = []
     for i, r in enumerate(rows):
         try:

@@ -40,7 +40,7 @@ def setup(params_file: str = "params.yaml", inputs: list | None = None, report: 
     against an edited params.yaml) the notebook stops here, naming the key. `inputs` is the
     list of the report stage's deps (None: read them from dvc.yaml, for interactive use).
     """
-    params = load_params(params_file)
+    params = load_params(params_file, machine=False)  # the params stage ran those checks
     cfg = params["report"]
     if report is not None:
         if not isinstance(report, dict):

@@ -168,3 +168,12 @@ def summarise(table, *, n_debiased: int, n_reference: int):
                            "high": r.er_high, "r2": r.r2, "n_baseline": int(r.n_baseline), "rule": rule,
                            "what": f"{arm} ({int(r['size'])} images), {int(r.n_trials)} trials averaged"})
     return arms, sweep, metrics, claims
+
+
+def headline(metrics: dict) -> dict:
+    """Each arm's ER with its interval, reference accuracy and shifted worst-group accuracy; the
+    size sweep's ER and worst-group accuracy; the fit's r^2."""
+    arm_keys, sweep_keys = ("ref_acc", "shift_wga", "er", "er_low", "er_high"), ("shift_wga", "er")
+    return {"fit_r2": metrics["fit_r2"],
+            "curated_arms": {a: {k: v[k] for k in arm_keys} for a, v in metrics["curated_arms"].items()},
+            "size_sweep": {n: {k: v[k] for k in sweep_keys} for n, v in metrics["size_sweep"].items()}}

@@ -22,7 +22,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "baseline": (*RUN, "model", "baseline"),
     "finetune": (*RUN, "model.arch", "baseline.variants", "finetune"),
     "evaluate": ("compute", "evaluate"),
-    "robustness": ("seed", "robustness", "finetune.dataset"),
+    "robustness": ("seed", "robustness", "finetune.dataset", "split.min_part"),
     "interventions": (*RUN, "model", "curate.pad", "baseline.train", "finetune.train", "finetune.min_steps",
                       "evaluate.batch_size", *ER, "interventions"),
     "debiased": (*RUN, "model", "curate.tint_strength", "curate.debiased.retints", "baseline.train",

@@ -54,3 +54,8 @@ def summary(table: pd.DataFrame, n_models: int, n_predictions: int) -> dict:
     out = {f"{v}/{role}_ref_acc": float(g["accuracy"].mean()) for (v, role), g in ref.groupby(["variant", "role"])}
     out.update(n_models=int(n_models), n_predictions=int(n_predictions))
     return out
+
+
+def headline(summary: dict) -> dict:
+    """Mean reference accuracy per (variant, role); the counts stay in the details."""
+    return {k: v for k, v in summary.items() if k.endswith("_ref_acc")}

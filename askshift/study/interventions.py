@@ -331,3 +331,22 @@ def _print_variant(variant: str, shift_names: dict, er: pd.DataFrame, corrected:
         print(f"{variant} / {shift}: ER " + ", ".join(f"{r.arm} {r.er:+.4f}" for r in e.itertuples())
               + f" | corrected by pretrained {k.get('pretrained')}, by scratch_dfr {k.get('scratch_dfr')}, "
                 f"both {k.get('both')} (chance {k.get('expected_both', float('nan')):.1f})", flush=True)
+
+
+HEADLINE_ARM = ("er", "er_low", "er_high", "shift_wga")
+
+
+def headline(metrics: dict) -> dict:
+    """Per variant and shift: each arm's ER with its interval and shifted worst-group accuracy,
+    the gain of combining pre-training and DFR, and the fit's r^2."""
+    out = {}
+    for variant, shifts in metrics["arms"].items():
+        for shift, arms in shifts.items():
+            row = {"fit_r2": arms["fit_r2"]}
+            for arm, v in arms.items():
+                if isinstance(v, dict) and arm != "combination_gain":
+                    row[arm] = {k: v[k] for k in HEADLINE_ARM}
+            if "combination_gain" in arms:
+                row["combination_gain"] = {k: arms["combination_gain"][k] for k in ("er_difference", "low", "high")}
+            out.setdefault(variant, {})[shift] = row
+    return {"arms": out}

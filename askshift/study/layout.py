@@ -36,7 +36,14 @@ def results(stage: str) -> Path:
 
 
 def metrics_file(stage: str) -> Path:
+    """``results/<stage>/metrics.json``: the stage's headline numbers (`dvc metrics`, `dvc exp show`)."""
     return results(stage) / "metrics.json"
+
+
+def details_file(stage: str) -> Path:
+    """``results/<stage>/details.json``: every number the stage measured (the report reads it),
+    its claims for the report's claims table included."""
+    return results(stage) / "details.json"
 
 
 def timings_file(stage: str) -> Path:

@@ -37,3 +37,8 @@ def run(cfg) -> tuple[dict, dict]:
         model = models.create_model(m["arch"], num_classes, weights=weights, **m["kwargs"])
     models.save_model(model, layout.PRETRAINED_MODEL)
     return metrics, timings
+
+
+def headline(details: dict) -> dict:
+    """The pre-trained model's accuracy on its corpus (training and held-out)."""
+    return {k: details[k] for k in ("val_acc", "train_acc") if k in details}

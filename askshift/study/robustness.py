@@ -13,7 +13,7 @@ from askshift.study import layout
 RUN_COLUMNS = ["model", "variant", "role", "strategy", "copy"]
 
 
-def headline(er_rows: pd.DataFrame) -> dict:
+def shift_headline(er_rows: pd.DataFrame) -> dict:
     """Per-shift numbers for `dvc metrics` / `dvc exp show`: mean ER over the pre-trained
     strategies, each strategy's ER with its interval, and the fit's r^2 and n."""
     pre = er_rows[er_rows["role"] == "pretrained"]
@@ -45,7 +45,7 @@ def shift_tables(cfg, acc: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]
             frame.insert(0, "shift", name)
             frame.insert(1, "kind", pair["kind"])
             tables[key].append(frame)
-        shifts[name] = {"kind": pair["kind"], **headline(er)}
+        shifts[name] = {"kind": pair["kind"], **shift_headline(er)}
         print(f"{name:18s} {pair['kind']:15s} ER mean {shifts[name]['er_mean']:+.4f}  "
               f"(fit r2 {fit.r2:.3f}, n {fit.n})", flush=True)
     return {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}, shifts
@@ -121,3 +121,12 @@ def run(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFrame) -> tu
                "finetune_dataset": cfg.finetune.dataset, "shifts": shifts, "parts": part_headline(parts),
                "claims": part_claims(parts, {k: v["kind"] for k, v in shifts.items()})}
     return {**tables, "parts": parts}, metrics
+
+
+def headline(metrics: dict) -> dict:
+    """What `dvc exp show` and `dvc metrics diff` show: each strategy's ER with its interval and
+    the fit's r^2 per shift, and each strategy's ER per part of the split shifts."""
+    keep = lambda k: k == "r2" or (k.startswith("er_") and k != "er_mean")  # noqa: E731 - a filter
+    return {"shifts": {s: {k: v for k, v in m.items() if keep(k)} for s, m in metrics["shifts"].items()},
+            "parts": {s: {p: {k: v for k, v in m.items() if keep(k)} for p, m in parts.items()}
+                      for s, parts in metrics["parts"].items()}}

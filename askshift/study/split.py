@@ -80,3 +80,15 @@ def run(cfg) -> tuple[pd.DataFrame, dict]:
               + f" ({timer()} s)", flush=True)
     metrics = {"parts": parts, "epsilon": sp.epsilon, "k": sp.k, "features": sp.features, "pixel_size": sp.pixel_size}
     return pd.concat(ratio_rows, ignore_index=True), metrics
+
+
+def headline(metrics: dict) -> dict:
+    """Per shift: the out-of-support share and the domain classifier's AUROC; on shifts whose
+    membership is known, how well the split recovers it."""
+    out = {}
+    for name, m in metrics["parts"].items():
+        row = {"out_of_support_fraction": m["out_of_support_fraction"], "domain_auroc": m["domain_auroc"]}
+        if "membership" in m:
+            row["membership"] = {k: m["membership"][k] for k in ("auroc", "precision", "recall")}
+        out[name] = row
+    return {"parts": out}

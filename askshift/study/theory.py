@@ -48,3 +48,16 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
           f"{metrics['control_big_step']['theorem_error']:.3g}; data off W -> error "
           f"{metrics['control_off_subspace']['theorem_error']:.3g}")
     return {"inits": per_init, "convergence": curve}, {"theorem": metrics, "claims": claims(metrics, per_init)}
+
+
+HEADLINE = ("theorem_error", "in_support_max_logit_diff", "oos_accuracy_pretrained", "oos_accuracy_zero",
+            "oos_accuracy_random_mean")
+
+
+def headline(metrics: dict) -> dict:
+    """The theorem's numerical error, the in-support logit spread, out-of-support accuracy per
+    kind of initialisation, and the two controls (which must break the identity)."""
+    t = metrics["theorem"]
+    return {"theorem": {**{k: t[k] for k in HEADLINE},
+                        "control_big_step_error": t["control_big_step"]["theorem_error"],
+                        "control_off_subspace_error": t["control_off_subspace"]["theorem_error"]}}
