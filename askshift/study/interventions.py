@@ -340,8 +340,8 @@ def headline(metrics: dict) -> dict:
     """Per variant and shift: each arm's ER with its interval and shifted worst-group accuracy,
     the gain of combining pre-training and DFR, and the fit's r^2."""
     out = {}
-    for variant, shifts in metrics["arms"].items():
-        for shift, arms in shifts.items():
+    for variant, by_shift in metrics["arms"].items():
+        for shift, arms in by_shift.items():
             row = {"fit_r2": arms["fit_r2"]}
             for arm, v in arms.items():
                 if isinstance(v, dict) and arm != "combination_gain":

@@ -11,8 +11,12 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from askshift.data.worlds import World
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # ---------------------------------------------------------------- folders and files
 SOURCES = Path("data/sources.yaml")
@@ -60,14 +64,14 @@ def evaluation(kind: str) -> Path:
     return results("evaluate") / kind
 
 
-def read_accuracies() -> "pd.DataFrame":
+def read_accuracies() -> pd.DataFrame:
     """The accuracy table of every evaluated model (baselines and fine-tunes)."""
     import pandas as pd
 
     return pd.concat([pd.read_csv(evaluation(k) / "accuracies.csv") for k in EVALUATED], ignore_index=True)
 
 
-def read_predictions(datasets: list[str] | None = None) -> "pd.DataFrame":
+def read_predictions(datasets: list[str] | None = None) -> pd.DataFrame:
     """Per-example predictions of every evaluated model (optionally on some datasets only)."""
     import pandas as pd
 

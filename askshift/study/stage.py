@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from askshift.io import atomic_path, write_json, write_text
-from askshift.study.config import ParamsError, Section, stage_config
+from askshift.study.config import ParamsError, stage_config
 from askshift.study.layout import timings_file
 
 
