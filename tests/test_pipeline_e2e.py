@@ -176,8 +176,9 @@ def test_exp_show_leads_with_the_headline_numbers(workspace):
     ws, _ = workspace
     header = dvc(ws, "exp", "show", "--csv").stdout.splitlines()[0].split(",")
     params = set(flatten(load_params(ws / "params.yaml", machine=False)))
+    ids = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
     first_param = min(i for i, c in enumerate(header) if c.split(":")[-1] in params)
-    metrics = header[header.index("Executor") + 1:first_param]  # dvc exp show: ids, metrics, params, deps
+    metrics = [c for c in header[:first_param] if c not in ids]  # dvc exp show: ids, metrics, params, deps
     assert metrics[:3] == ["shifts.spurious_tint.r2", "shifts.spurious_tint.er_ft", "shifts.spurious_tint.er_ft_low"]
     counts = [c for c in metrics if re.search(r"(^|[.:])(n|n_\w+|per_\w+|wall_seconds)(\.|$)", c)]
     assert counts == [] and len(metrics) > 20
@@ -205,6 +206,20 @@ def test_bad_param_stops_before_any_output_is_touched(workspace):
     git(ws, "checkout", "--", "params.yaml")          # autostage is off: this undoes the experiment's edit
     assert git(ws, "status", "--porcelain", "params.yaml") == ""
     dvc(ws, "checkout", "results/params")              # the params stage's own output: cached
+    assert output_files(ws) == before
+    assert "up to date" in dvc(ws, "status").stdout.lower()
+
+
+def test_failed_stage_loses_nothing(workspace):
+    """A stage that fails (here: robustness on a corrupt input): DVC deleted its outputs, metrics
+    included, before running it; `dvc checkout` brings every one of them back."""
+    ws, _ = workspace
+    before = output_files(ws)
+    ratios = ws / "results" / "split" / "ratios.csv"
+    ratios.write_text("not,a\nratios,table\n")
+    r = dvc(ws, "repro", "--single-item", "robustness", check=False)
+    assert r.returncode != 0 and not (ws / "results" / "robustness" / "metrics.json").exists()
+    dvc(ws, "checkout", "--force")
     assert output_files(ws) == before
     assert "up to date" in dvc(ws, "status").stdout.lower()
 
