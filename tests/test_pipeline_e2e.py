@@ -247,7 +247,7 @@ def test_failed_source_loses_nothing(workspace):
     table = ws / "data" / "sources.yaml"
     text = table.read_text()
     first = re.search(r"sha256: ([0-9a-f]{64})", text)
-    table.write_text(text.replace(first.group(1), "0" * 64, 1))
+    table.write_text(text.replace(first.group(1), "f" * 64, 1))  # valid hex, wrong payload
     r = dvc(ws, "repro", "download", check=False)
     assert r.returncode != 0
     assert "sha256" in (r.stdout + r.stderr) and "FAILED" in r.stdout
