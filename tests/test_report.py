@@ -236,15 +236,18 @@ def test_index_page_has_the_claims_table_and_no_external_resources(tmp_path):
                                                           "source": "results/pretrain/metrics.json"},
                                                          {"stage": "curate", "wall_seconds": None, "source": None}]}
     listing = [(p, f"parts/{p.name}.html", {}) for p in parts.PARTS]
-    page = index.render(rows, listing, prov, params, report_seconds=1.5)
+    page = index.render(rows, listing, prov, params)
     assert '<table class="claims" id="claims">' in page
     for header in ("paper's claim", "paper's number", "ours (95% interval)", "agrees?"):
         assert header in page
     assert "v-agrees" in page and NOT_PRODUCED in page
     assert all(f'href="parts/{n}.html"' in page for n in parts.NAMES)
-    assert "differs from this commit" in page and "pinned 0.0" in page and "not recorded" in page
-    assert "On disk but not as dvc.lock pins them" in page
+    assert "pinned 0.0" in page and "On disk but not as dvc.lock pins them" in page
     assert "<script" not in page and not re.search(r'(src|href)="https?:', page)
+    # nothing that differs between two runs on the same inputs: those go to the run page
+    assert "a" * 12 not in page and "rendered 2" not in page and "3.0 s" not in page and 'href="run.html"' in page
+    run = index.run_page(prov, report_seconds=1.5)
+    assert "differs from this commit" in run and "not recorded" in run and "3.0 s" in run and "a" * 40 in run
 
 
 # ------------------------------------------------------------------ notebooks -> HTML
@@ -416,10 +419,10 @@ def test_a_part_that_raises_fails_the_report_naming_part_and_cell(tmp_path, monk
     (tmp_path / "reports" / "templates").mkdir(parents=True)
     shutil.copy(TEMPLATES / "theory.ipynb", tmp_path / "reports" / "templates")
     (tmp_path / "results" / "theory").mkdir(parents=True)
-    (tmp_path / "results" / "theory" / "metrics.json").write_text('{"theorem": 3}')  # not a mapping
+    (tmp_path / "results" / "theory" / "details.json").write_text('{"theorem": 3}')  # not a mapping
     (tmp_path / "reports" / "index.html").write_text("previous report")
-    y = {"stages": {"theory": {"outs": ["results/theory/metrics.json"]},
-                    "report": {"deps": ["results/theory/metrics.json"], "outs": ["reports/parts", "reports/index.html"]}}}
+    y = {"stages": {"theory": {"outs": ["results/theory/details.json"]},
+                    "report": {"deps": ["results/theory/details.json"], "outs": ["reports/parts", "reports/index.html"]}}}
     YAML().dump(y, (tmp_path / "dvc.yaml").open("w"))
     raw = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
     raw["report"]["parts"] = ["theory"]

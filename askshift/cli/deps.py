@@ -96,6 +96,9 @@ def code_deps(stage: str, root: Path = Path(".")) -> list[str]:
     if stage in NOTEBOOKS:
         sources.update(notebook_code(root / NOTEBOOKS[stage]))
     files = import_closure(sources, root) | {script}
+    package = root / "stages" / "__init__.py"  # runs before every stage script
+    if package.is_file() and package.stat().st_size > 0:
+        files.add(package)
     return sorted(f.relative_to(root).as_posix() for f in files)
 
 

@@ -30,6 +30,7 @@ REPORTS = Path("reports")
 TEMPLATES = REPORTS / "templates"
 PARTS_DIR = REPORTS / "parts"
 FAILED = REPORTS / ".failed"
+RUN_PAGE = "run.html"
 
 
 def _render_part(job: tuple[str, str, str, str], params: dict, root: str, kernel: str, timeout: int,
@@ -42,6 +43,7 @@ def _render_part(job: tuple[str, str, str, str], params: dict, root: str, kernel
         render.execute(template, out, params, root, kernel, timeout)
     except Exception as e:  # noqa: BLE001 - reported by the parent with the notebook kept
         return name, time.time() - t, f"{type(e).__name__}: {e}"
+    render.strip_run_metadata(out)
     render.to_html(out, Path(out).with_suffix(".html"), title, show_code=show_code)
     return name, time.time() - t, None
 
@@ -113,7 +115,7 @@ def build(params: dict, params_file: str = "params.yaml", only: list[str] | None
     rows = claims.build(inputs, claims.Rules.from_params(cfg))
     claims.to_frame(rows).to_csv(tmp / "claims.csv", index=False)
     prov = provenance.collect(params, dvc_yaml, inputs, root)
-    page = index.render(rows, rendered, prov, params, report_seconds=time.time() - t0)
+    page = index.render(rows, rendered, prov, params)
 
     if only:  # a partial render never replaces the full report's other parts
         PARTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,9 @@ def build(params: dict, params_file: str = "params.yaml", only: list[str] | None
         os.replace(tmp, PARTS_DIR)
         shutil.rmtree(old, ignore_errors=True)
     write_text(REPORTS / "index.html", page)
+    # how this workspace last rendered it (commit, date, machine, wall times): not an output of
+    # the stage (it differs on every run, while the report is a function of its inputs)
+    write_text(REPORTS / RUN_PAGE, index.run_page(prov, report_seconds=time.time() - t0))
     tally = ", ".join(f"{sum(r.verdict == v for r in rows)} {v}" for v in
                       dict.fromkeys(r.verdict for r in rows))
     return f"report: {REPORTS / 'index.html'} written in {time.time() - t0:.1f} s; claims: {tally}"

@@ -83,29 +83,13 @@ def _size(n) -> str:
     return f"{n:.1f} TB"
 
 
-def provenance_html(prov: dict, report_seconds: float | None) -> str:
-    g = prov["git"]
-    out = ["<h2 id='provenance'>Provenance</h2>"]
-    if g.get("commit"):
-        dirty = (f'<div class="warn">The working tree differs from this commit in '
-                 f'{len(g["changed"])} tracked file(s): {_e(", ".join(g["changed"][:12]))}'
-                 f'{" …" if len(g["changed"]) > 12 else ""}. The numbers come from that modified tree.</div>'
-                 if g.get("dirty") else "")
-        out.append(f"<p>Git commit <code>{_e(g['commit'])}</code> on <code>{_e(g.get('branch'))}</code>"
-                   f" ({_e(g.get('date'))}): {_e(g.get('subject'))}</p>{dirty}")
-    else:
-        out.append(f'<div class="warn">Git commit unknown: {_e(g.get("error"))}</div>')
-
-    times = [{"stage": t["stage"], "wall time": f"{t['wall_seconds']:.1f} s" if t["wall_seconds"] is not None
-              else "not recorded", "from": t["source"] or "–"} for t in prov["stage_times"]]
-    if report_seconds is not None:
-        times.append({"stage": "report", "wall time": f"{report_seconds:.1f} s", "from": "this stage"})
-    out.append("<h3>Wall time of each stage</h3>" + _table(times, ["stage", "wall time", "from"]))
-    out.append('<p class="small">Recorded by each stage in <code>results/timings/&lt;stage&gt;.json</code> '
-               "(kept out of the metrics files: timings differ between identical runs); \"not recorded\" "
-               "means that file is absent here, e.g. the outputs came from <code>dvc pull</code> or the "
-               "run cache. Times are those of the last run of each stage in this workspace.</p>")
-
+def provenance_html(prov: dict) -> str:
+    """What the numbers were computed from: inputs, outputs, params, packages. A function of the
+    report's inputs; how and when this workspace ran it is on the run page."""
+    out = ["<h2 id='provenance'>Provenance</h2>",
+           '<p class="small">The commit, date, machine and wall time of each stage of the last run in this '
+           'workspace are on <a href="run.html">run.html</a>, written beside this page but not versioned: '
+           "they differ on every run, while this page depends only on the report's inputs.</p>"]
     inputs = [{**r, "size": _size(r["size"]), "md5": r["md5"] or "missing",
                "matches": {True: "yes", False: "NO", None: ""}[r["matches_disk"]]} for r in prov["inputs"]]
     mism = [r["path"] for r in prov["inputs"] if r["matches_disk"] is False]
@@ -117,7 +101,7 @@ def provenance_html(prov: dict, report_seconds: float | None) -> str:
                         ["path", "made by stage", "md5 (dvc.lock)", "size", "files", "file on disk matches"])
                + "</details>")
     lock_rows = [{"stage": s, "path": o["path"], "md5": o["md5"], "size": _size(o["size"]),
-                  "nfiles": o["nfiles"]} for s, st in prov["lock"].items() for o in st["outs"]]
+                  "nfiles": o["nfiles"]} for s, st in prov["lock"].items() if s != "report" for o in st["outs"]]
     out.append(f"<details><summary>Every output pinned in dvc.lock ({len(lock_rows)})</summary>"
                + _table(lock_rows, ["stage", "path", "md5", "size", "nfiles"]) + "</details>")
 
@@ -132,18 +116,44 @@ def provenance_html(prov: dict, report_seconds: float | None) -> str:
             if off else "")
     out.append("<h3>Packages</h3>" + warn + f"<details><summary>{len(pk)} packages</summary>"
                + _table(pk, ["package", "pinned", "installed"]) + "</details>")
-
-    d = prov["device"]
-    dev = [{"key": k, "value": ", ".join(v) if isinstance(v, list) else v} for k, v in d.items()]
-    out.append("<h3>Device</h3><p class='small'>The machine that ran the report stage.</p>"
-               + _table(dev, ["key", "value"]))
     return "\n".join(out)
 
 
-def render(claims: list[C.Claim], parts: list[tuple[Part, str, dict[str, str]]], prov: dict,
-           params: dict, report_seconds: float | None = None, now: dt.datetime | None = None) -> str:
-    """parts: (part, link to its HTML, {absent input: why})."""
+def run_page(prov: dict, report_seconds: float | None = None, now: dt.datetime | None = None) -> str:
+    """The last run of this workspace: commit (and uncommitted changes), date, machine, and the
+    wall time of each stage (from results/timings/)."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    g = prov["git"]
+    out = [f"<h1>The last run of this workspace</h1><p>Report rendered {now.strftime('%Y-%m-%d %H:%M UTC')}. "
+           '<a href="index.html">Back to the report</a>.</p>']
+    if g.get("commit"):
+        dirty = (f'<div class="warn">The working tree differs from this commit in '
+                 f'{len(g["changed"])} tracked file(s): {_e(", ".join(g["changed"][:12]))}'
+                 f'{" …" if len(g["changed"]) > 12 else ""}. The numbers come from that modified tree.</div>'
+                 if g.get("dirty") else "")
+        out.append(f"<p>Git commit <code>{_e(g['commit'])}</code> on <code>{_e(g.get('branch'))}</code>"
+                   f" ({_e(g.get('date'))}): {_e(g.get('subject'))}</p>{dirty}")
+    else:
+        out.append(f'<div class="warn">Git commit unknown: {_e(g.get("error"))}</div>')
+    times = [{"stage": t["stage"], "wall time": f"{t['wall_seconds']:.1f} s" if t["wall_seconds"] is not None
+              else "not recorded", "from": t["source"] or "–"} for t in prov["stage_times"]]
+    if report_seconds is not None:
+        times.append({"stage": "report", "wall time": f"{report_seconds:.1f} s", "from": "this stage"})
+    out.append("<h2>Wall time of each stage</h2>" + _table(times, ["stage", "wall time", "from"]))
+    out.append('<p class="small">Recorded by each stage in <code>results/timings/&lt;stage&gt;.json</code> '
+               "(kept out of the metrics: timings differ between identical runs); \"not recorded\" means that "
+               "file is absent here, e.g. the outputs came from <code>dvc pull</code> or the run cache.</p>")
+    dev = [{"key": k, "value": ", ".join(v) if isinstance(v, list) else v} for k, v in prov["device"].items()]
+    out.append("<h2>Device</h2><p class='small'>The machine that ran the report stage.</p>"
+               + _table(dev, ["key", "value"]))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>askshift: the last run</title>'
+            f"<style>{CSS}</style></head><body>{''.join(out)}</body></html>\n")
+
+
+def render(claims: list[C.Claim], parts: list[tuple[Part, str, dict[str, str]]], prov: dict,
+           params: dict) -> str:
+    """parts: (part, link to its HTML, {absent input: why}). A function of the report's inputs
+    (no date, commit or timing: those are on the run page)."""
     tally = Counter(c.verdict for c in claims)
     links = {p.name: link for p, link, _ in parts}
     part_items = []
@@ -168,13 +178,11 @@ def render(claims: list[C.Claim], parts: list[tuple[Part, str, dict[str, str]]],
         "the mean of their intervals (they share one baseline fit).",
         "'not produced by this pipeline run': the analysis's outputs are not inputs of the report stage "
         "(its stage is missing from dvc.yaml, not wired into the report's deps, or did not run)."))
-    g = prov["git"]
     summary = (f"World <code>{_e(params['world'])}</code>, seed {params['seed']}, pre-trained models "
                f"fine-tuned on the <code>{_e(params['finetune']['dataset'])}</code> set; ER on the "
                f"{_e(r['scale'])} scale of {_e(r['metric'].replace('_', ' '))} with "
-               f"{100 * r['confidence']:g}% intervals. Commit <code>{_e((g.get('commit') or 'unknown')[:12])}"
-               f"</code>{' (modified working tree)' if g.get('dirty') else ''}; rendered "
-               f"{now.strftime('%Y-%m-%d %H:%M UTC')}.")
+               f"{100 * r['confidence']:g}% intervals. Which commit rendered it, when and where: "
+               '<a href="run.html">run.html</a>.')
     counts = "".join(f'<span class="v v-{VERDICT_CLASS.get(v, "absent")}">{n} {_e(v)}</span>'
                      for v, n in sorted(tally.items(), key=lambda kv: list(VERDICT_CLASS).index(kv[0])
                                         if kv[0] in VERDICT_CLASS else 99))
@@ -199,6 +207,6 @@ prediction). Each "ours" number links to the part that shows how it was measured
 <ul class="small">{rules}</ul>
 <h2 id="parts">Parts of the report</h2>
 <ul>{"".join(part_items)}</ul>
-{provenance_html(prov, report_seconds)}
+{provenance_html(prov)}
 </body></html>
 """

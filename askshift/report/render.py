@@ -65,6 +65,24 @@ def execute(template: str | Path, output: str | Path, parameters: dict, root: st
                         execution_timeout=timeout, report_mode=False)
 
 
+VOLATILE = ("start_time", "end_time", "duration", "input_path", "output_path")
+
+
+def strip_run_metadata(notebook: str | Path) -> None:
+    """Remove what differs between two executions of the same notebook on the same inputs:
+    papermill's start / end times and durations, the kernel's execution timestamps and the
+    temporary paths. The executed notebook (and its HTML) is then a function of its inputs."""
+    path = Path(notebook)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for meta in [nb.get("metadata", {}).get("papermill", {})] + [c.get("metadata", {}).get("papermill", {})
+                                                                  for c in nb.get("cells", [])]:
+        for key in VOLATILE:
+            meta.pop(key, None)
+    for c in nb.get("cells", []):
+        c.get("metadata", {}).pop("execution", None)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def to_html(notebook: str | Path, output: str | Path, title: str, show_code: bool = False,
             back_link: str | None = "../index.html") -> None:
     """Render an executed notebook to one self-contained HTML file."""

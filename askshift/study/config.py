@@ -75,6 +75,9 @@ class Section(Mapping):
             raise AttributeError(key)
         return self[key]
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

@@ -16,6 +16,8 @@ reported the same way with exit status 1.
 """
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,15 +75,51 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
 
 
 AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
+ACTIVE = Path(os.environ.get("ASKSHIFT_ACTIVE_DIR", "/tmp/askshift-active-stages"))
+
+
+def _active_stages() -> int:
+    """Stage processes of this machine running now (this one included), from a registry of
+    pid files that every stage keeps while it runs."""
+    n = 0
+    for f in ACTIVE.glob("*.pid") if ACTIVE.is_dir() else []:
+        try:
+            os.kill(int(f.stem), 0)
+            n += 1
+        except (ValueError, ProcessLookupError, PermissionError):
+            f.unlink(missing_ok=True)
+    return max(n, 1)
+
+
+def set_threads(cfg) -> dict:
+    """Threads of this stage process. torch's intra-op threads come from `compute.threads` when
+    the stage declares it (they change floating-point results: 1 and 2 threads train other
+    weights, so they are a param, never guessed); the BLAS pools of numpy / scipy / scikit-learn
+    (results do not depend on them) get this process's share of the cores when several stages
+    or queue workers run at once."""
+    from threadpoolctl import threadpool_limits
+
+    ACTIVE.mkdir(parents=True, exist_ok=True)
+    mine = ACTIVE / f"{os.getpid()}.pid"
+    mine.write_text("")
+    atexit.register(mine.unlink, missing_ok=True)
+    share = max(1, (os.cpu_count() or 1) // _active_stages())
+    threadpool_limits(limits=share, user_api="blas")
+    out = {"blas_threads": share, "active_stages": _active_stages()}
+    if cfg is not None and "compute" in cfg and "torch" in sys.modules:
+        import torch
+
+        if cfg.compute.threads:
+            torch.set_num_threads(cfg.compute.threads)
+        out["torch_threads"] = torch.get_num_threads()
+    return out
 
 
 def _audit_reads(name: str, folder: str) -> None:
     """Record every file under the working directory that this process opens for reading, into
     ``<folder>/<name>.json`` at exit (Python's audit hooks; the end-to-end test compares them
     with the stage's deps in dvc.yaml). Files opened by native code (e.g. pyarrow) are not seen."""
-    import atexit
     import json
-    import os
 
     root, seen = Path.cwd().resolve(), set()
 
@@ -110,16 +148,16 @@ def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, insta
     the stage's wall time (and the timings ``main`` returns) recorded in
     :func:`~askshift.study.layout.timings_file`, never in a metrics file.
     Bad params or inputs: one line on stderr naming the key or file, exit status 2."""
-    import os
-
     label = name if instance is None else f"{name}@{instance}"  # as dvc names a foreach stage
     if os.environ.get(AUDIT_ENV):
         _audit_reads(label, os.environ[AUDIT_ENV])
     timer, started = Timer(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
-        args = ([stage_config(name)] if config else []) + ([instance] if instance is not None else [])
-        extra = main(*args)
-        write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": timer(), **(extra or {})})
+        cfg = stage_config(name) if config else None
+        threads = set_threads(cfg)
+        extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
+        write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": timer(),
+                                         **threads, **(extra or {})})
     except (ParamsError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
