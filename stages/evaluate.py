@@ -10,7 +10,7 @@ from askshift.study.stage import run_stage, write_outputs
 def main(cfg, kind: str) -> None:
     runs = evaluate.model_runs(kind)
     predictions = evaluate.predictions(runs, cfg.evaluate.batch_size, cfg.compute.device)
-    table = evaluate.accuracy_table(predictions, runs)
+    table = evaluate.accuracy_table(predictions, runs, cfg.evaluate.min_group_size)
     summary, out = evaluate.summary(table, len(runs), len(predictions)), layout.evaluation(kind)
     write_outputs({out / "predictions.parquet": predictions, out / "accuracies.csv": table,
                    out / "metrics.json": evaluate.headline(summary), out / "details.json": summary})

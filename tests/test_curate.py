@@ -108,7 +108,7 @@ def test_spurious_tint_pair(world):
     match_ref = ref.meta["tint_matches_label"].mean()
     match_shift = shifted.meta["tint_matches_label"].mean()
     assert match_ref > 0.4 and match_shift < 0.25  # p + (1-p)/10 = 0.55 vs 0.1
-    assert np.array_equal(ref.meta["group"], 2 * ref.labels + ref.meta["tint_matches_label"])
+    assert np.array_equal(ref.meta["group"], 10 * ref.labels + ref.meta["tint"])  # (class, tint colour)
     # same images as the plain reference, only tinted
     assert np.array_equal(ref.meta["mnist_index"], world["ref_plain"].meta["mnist_index"])
 

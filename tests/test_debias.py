@@ -91,7 +91,7 @@ def test_build_tinted_groups_and_colour_check():
     colours = shifts.class_colours(C, 0)
     idx, tint = CU.sample_curated(plain.labels, 40, C, 2, np.random.default_rng(0), num_classes=C)
     ds = CU.build_tinted(plain, idx, tint, colours, 0.25)
-    np.testing.assert_array_equal(ds.meta["group"], 2 * ds.labels + (tint == ds.labels))
+    np.testing.assert_array_equal(ds.meta["group"], len(colours) * ds.labels + tint)
     np.testing.assert_array_equal(ds.images[0], shifts.tint(plain.images[idx[:1]], colours[tint[:1]], 0.25)[0])
     assert (ds.meta["split"] == "train").all() and list(ds.meta["index"]) == list(range(40))
     CU.check_colours(ds, plain, colours, 0.25)  # reproduces itself

@@ -1,4 +1,4 @@
-"""Tests for askshift.interventions: DFR, group weights, corrected examples, overlap."""
+"""Tests for askshift.methods.interventions: DFR, group weights, corrected examples, overlap."""
 
 import numpy as np
 import pytest
@@ -13,8 +13,8 @@ from askshift.methods.interventions import (
     overlap,
     select_C,
     split_heldout,
-    worst_group_accuracy,
 )
+from askshift.methods.metrics import worst_group_accuracy
 
 SIGMA_CORE = 0.6
 SCALE = np.array([1.0, 3.0, 1.0, 1.0, 1.0])
@@ -93,7 +93,7 @@ def test_dfr_recovers_core_last_layer_and_ignores_spurious(data):
     cos = abs(w[0]) / np.linalg.norm(w * SCALE)
     assert cos > 0.99
     assert logit_contribution(head, 1) < 0.05 * logit_contribution(head, 0)
-    assert worst_group_accuracy(head.predict(xt), yt, gt) > 0.92
+    assert worst_group_accuracy(yt, head.predict(xt), gt) > 0.92
 
 
 def test_group_weights_remove_reliance_on_spurious_feature(data):
@@ -105,8 +105,8 @@ def test_group_weights_remove_reliance_on_spurious_feature(data):
     assert logit_contribution(plain, 1) > 0.3 * logit_contribution(plain, 0)
     # ... group-balanced weights make it uninformative
     assert logit_contribution(dfr, 1) < 0.05 * logit_contribution(dfr, 0)
-    wga_dfr = worst_group_accuracy(dfr.predict(xt), yt, gt)
-    wga_plain = worst_group_accuracy(plain.predict(xt), yt, gt)
+    wga_dfr = worst_group_accuracy(yt, dfr.predict(xt), gt)
+    wga_plain = worst_group_accuracy(yt, plain.predict(xt), gt)
     assert wga_dfr > 0.92
     assert wga_dfr > wga_plain + 0.05
     assert np.isclose(dfr.sample_weight_sum, len(yb))
@@ -175,7 +175,7 @@ def test_dfr_errors(data):
         fit_dfr(xh, yh, gh).predict(xh[:, :4])
 
 
-def test_select_c_by_worst_group_accuracy(data):
+def test_select_c_by_group_balanced_accuracy(data):
     xh, yh, gh = data["heldout"]
     fit_idx, val_idx = split_heldout(gh, val_fraction=0.5, seed=0)
     assert len(np.intersect1d(fit_idx, val_idx)) == 0
@@ -184,10 +184,10 @@ def test_select_c_by_worst_group_accuracy(data):
         assert abs(np.sum(gh[val_idx] == g) - np.sum(gh == g) / 2) <= 1
     sel = select_C(xh[fit_idx], yh[fit_idx], gh[fit_idx], xh[val_idx], yh[val_idx], gh[val_idx], seed=0)
     assert sel.best_C in DEFAULT_CS
-    assert sel.worst_group_accuracy.shape == (len(DEFAULT_CS),)
+    assert sel.group_balanced_accuracy.shape == (len(DEFAULT_CS),)
     best = int(np.flatnonzero(sel.Cs == sel.best_C)[0])
-    assert sel.worst_group_accuracy[best] == sel.worst_group_accuracy.max()
-    assert sel.worst_group_accuracy[best] > 0.9
+    assert sel.group_balanced_accuracy[best] == sel.group_balanced_accuracy.max()
+    assert sel.group_balanced_accuracy[best] > 0.9
     with pytest.raises(ValueError, match="Cs must be a non-empty"):
         select_C(xh, yh, gh, xh, yh, gh, Cs=[])
     with pytest.raises(ValueError, match="Cs entry must be a positive"):

@@ -435,3 +435,21 @@ def test_a_part_that_raises_fails_the_report_naming_part_and_cell(tmp_path, monk
     assert (tmp_path / "reports" / ".failed" / "theory.ipynb").exists()
     assert (tmp_path / "reports" / "index.html").read_text() == "previous report"
     assert not (tmp_path / "reports" / "parts").exists()
+
+
+def test_a_part_rendered_twice_is_byte_identical(tmp_path):
+    """Same template, same parameters: the executed notebook and its HTML are the same bytes
+    (papermill's times, the kernel's timestamps and the injected cell's random id stripped), so
+    the report stage's outputs compare equal between two runs on the same inputs."""
+    src = tmp_path / "t.ipynb"
+    src.write_text(json.dumps(TINY_NB))
+    pages = []
+    with render.kernel_env(ROOT) as kernel:
+        for i in range(2):
+            out = tmp_path / f"run{i}" / "t.ipynb"
+            out.parent.mkdir()
+            render.execute(src, out, {"x": 3}, tmp_path, kernel, timeout=120)
+            render.strip_run_metadata(out)
+            render.to_html(out, out.with_suffix(".html"), "Tiny")
+            pages.append((out.read_bytes(), out.with_suffix(".html").read_bytes()))
+    assert pages[0] == pages[1]

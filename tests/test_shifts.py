@@ -74,11 +74,31 @@ def test_flip_is_an_involution(batch):
 def test_groups_consistent_with_attributes():
     labels = np.array([0, 0, 1, 1, 2])
     colour = np.array([0, 1, 1, 0, 2])
-    groups = shifts.tint_groups(labels, colour)
-    assert groups.tolist() == [1, 0, 3, 2, 5]
-    assert np.array_equal(groups // 2, labels)
-    assert np.array_equal(groups % 2 == 1, colour == labels)
+    groups = shifts.tint_groups(labels, colour, 3)
+    assert groups.tolist() == [0, 1, 4, 3, 8]
+    assert np.array_equal(groups // 3, labels) and np.array_equal(groups % 3, colour)
+    with pytest.raises(ValueError, match=r"colour indices must lie in \[0, 3\)"):
+        shifts.tint_groups(labels, colour + 1, 3)
 
+
+def test_balancing_class_by_tint_groups_removes_the_shortcut():
+    """Re-weighted so that every (class, tint) group counts the same, the tint carries no label
+    information: the best tint-only rule is at chance. With (class, "tint matches") groups it
+    keeps far more than chance (0.5 with 10 colours), so balancing them cannot remove it."""
+    rng = np.random.default_rng(0)
+    c, n = 10, 20000
+    labels = rng.integers(0, c, n)
+    tint = shifts.spurious_tint_assignment(labels, c, 0.9, rng)
+
+    def best_tint_rule(groups):
+        w = 1.0 / np.bincount(groups)[groups]  # every group weighs the same
+        table = np.zeros((c, c))
+        np.add.at(table, (tint, labels), w)
+        return table.max(axis=1).sum() / table.sum()
+
+    assert best_tint_rule(shifts.tint_groups(labels, tint, c)) == pytest.approx(1 / c, abs=1e-9)
+    coarse = 2 * labels + (tint == labels)
+    assert best_tint_rule(coarse) > 0.45
 
 def test_pad_frame_and_size():
     img = np.zeros((2, 32, 32, 3), np.uint8)

@@ -72,7 +72,44 @@ def test_matched_er_is_cross_fitted_against_selection_bias():
     naive = SP.part_er(SP.part_points(correct, info, {"in_matched": w}))["er"].iloc[0]
     assert naive > unbiased + 0.03 and naive > er["er"].iloc[0] + 0.03
     few = SP.matched_er(correct[[0, 1, 2, 3, 10]], info.iloc[[0, 1, 2, 3, 10]].reset_index(drop=True), oos)
-    assert few["note"].iloc[0].startswith("needs >= 6 baselines")
+    assert few["note"].iloc[0].startswith("needs two halves of independent baseline runs")
+
+
+def test_matched_er_with_correlated_snapshots_needs_halves_of_whole_runs():
+    """Baselines are snapshots of a few training runs: the snapshots of one run share their
+    errors (one noise draw per run and example). No model is robust. Halves made of whole runs
+    give ~0 ER like an independent reference; halves that split each run's snapshots (what the
+    alternating split did) share the noise between the difficulty and the line, and are biased."""
+    rng = np.random.default_rng(3)
+    n_in, n_out = 3000, 1000
+    oos = np.r_[np.zeros(n_in, bool), np.ones(n_out, bool)]
+    ease = np.r_[rng.normal(1.0, 1.0, n_in), rng.normal(-0.5, 1.0, n_out)]
+
+    def run_models(n_runs, label):
+        rows, correct = [], []
+        for r in range(n_runs):
+            noise = rng.normal(0, 1.0, n_in + n_out)          # the run's own errors
+            for skill in (-0.6, -0.1, 0.4, 0.9, 1.4):          # its snapshots
+                correct.append(rng.random(n_in + n_out) < stats.norm.cdf(skill + ease + noise))
+                rows.append({"model": f"{label}{r}-{skill}", "variant": "plain", "role": "baseline",
+                             "strategy": "scratch", "copy": 0, "run": f"{label}{r}",
+                             "ref_acc": float(stats.norm.cdf((skill + 1.0) / np.sqrt(2)))})
+        return rows, correct
+
+    rows, correct = run_models(4, "run")
+    for c in range(2):  # on the line: the same latent model as the baselines
+        correct.append(rng.random(n_in + n_out) < stats.norm.cdf(0.9 + ease + rng.normal(0, 1.0, n_in + n_out)))
+        rows.append({"model": f"p{c}", "variant": "plain", "role": "pretrained", "strategy": "ft", "copy": c,
+                     "run": f"p{c}", "ref_acc": float(stats.norm.cdf(1.9 / np.sqrt(2)))})
+    info, correct = pd.DataFrame(rows), np.array(correct)
+    halves = SP.baseline_halves(correct, info)
+    assert not set(info["run"].iloc[halves[0]]) & set(info["run"].iloc[halves[1]])   # whole runs
+    whole = SP.matched_er(correct, info, oos)["er"].iloc[0]
+    split_runs = info.assign(run=info["model"])  # every snapshot its own "run": runs split across halves
+    mixed = SP.matched_er(correct, split_runs, oos)["er"].iloc[0]
+    print(f"whole runs {whole:+.4f}, split runs {mixed:+.4f}")
+    assert abs(whole) < 0.015            # truth: 0 (the fine-tunes are the baselines' latent model)
+    assert mixed > whole + 0.02          # the shared noise pushes it up
 
 
 def test_part_points_and_er_per_part():

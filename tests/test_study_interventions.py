@@ -81,8 +81,31 @@ def test_corrected_examples_and_overlap():
     assert c.loc["pretrained", "n_baseline_usually_wrong"] == 5
     assert c.loc["pretrained", "fraction_of_baseline_errors"] == pytest.approx(0.6)
     o = pairs.iloc[0]
-    assert (o.arm_a, o.arm_b, o.n_both, o.n_either, o.n_total) == ("pretrained", "scratch_dfr", 1, 4, 10)
-    assert o.expected_both == pytest.approx(3 * 2 / 10)
+    # the universe is the 5 examples scratch usually gets wrong, not all 10: every corrected
+    # example is one of them, so chance overlap is 3 * 2 / 5 (all 10 would halve it)
+    assert (o.arm_a, o.arm_b, o.n_both, o.n_either, o.n_total) == ("pretrained", "scratch_dfr", 1, 4, 5)
+    assert o.expected_both == pytest.approx(3 * 2 / 5)
+
+
+def test_overlap_chance_level_within_the_baseline_errors():
+    """Two interventions that each correct a random half of the baseline's errors, independently:
+    their overlap is at chance within the universe of baseline errors (p-values not small), while
+    the full test set as the universe would call it far above chance."""
+    rng = np.random.default_rng(0)
+    n, wrong = 4000, 400
+    labels = rng.integers(0, 4, n)
+    base = np.ones(n, bool)
+    base[:wrong] = False
+    fix_a, fix_b = base.copy(), base.copy()
+    fix_a[:wrong] = rng.random(wrong) < 0.5
+    fix_b[:wrong] = rng.random(wrong) < 0.5
+    p = frame({"s0": base, "a0": fix_a, "b0": fix_b}, labels)
+    _, pairs = I.corrected_analysis(p, {"scratch": ["s0"], "a": ["a0"], "b": ["b0"]}, "d", baseline="scratch")
+    o = pairs.iloc[0]
+    assert o.n_total == wrong and 0.7 < o.ratio_to_chance < 1.3
+    assert o.p_value_greater > 0.05 and o.p_value_less > 0.05
+    naive = I.overlap(np.asarray(~fix_a & False) | (fix_a & ~base), (fix_b & ~base))  # universe: all n
+    assert naive.ratio_to_chance > 5
 
 
 def test_analyse_reports_every_arm_and_the_overlap():

@@ -64,15 +64,15 @@ def sample_curated(labels, n: int, num_colours: int, retints: int, rng: np.rando
 
 
 def build_tinted(plain: Dataset, index, tint, colours, strength: float) -> Dataset:
-    """The chosen plain images tinted with ``colours[tint]``; groups ``2 * label + (tint ==
-    label)`` as everywhere in the digits world; split "train"."""
+    """The chosen plain images tinted with ``colours[tint]``; groups (class, tint colour) as
+    everywhere in the digits world; split "train"."""
     index, tint = np.asarray(index), np.asarray(tint)
     base = plain.select(index)
     images = shifts.tint(base.images, np.asarray(colours)[tint], strength)
     meta = base.meta.copy()
     meta["tint"] = tint
     meta["tint_matches_label"] = tint == base.labels
-    meta["group"] = shifts.tint_groups(base.labels, tint)
+    meta["group"] = shifts.tint_groups(base.labels, tint, len(colours))
     meta["split"] = "train"
     meta["pool_index"] = index
     meta["index"] = np.arange(len(meta))

@@ -77,7 +77,7 @@ def _tinted(ds: Dataset, colour_idx: np.ndarray, colours: np.ndarray, strength: 
     meta = ds.meta.copy()
     meta["tint"] = colour_idx
     meta["tint_matches_label"] = colour_idx == ds.labels
-    meta["group"] = shifts.tint_groups(ds.labels, colour_idx)
+    meta["group"] = shifts.tint_groups(ds.labels, colour_idx, len(colours))
     return Dataset(images, meta)
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "balanced_accuracy",
     "group_accuracy",
     "worst_group_accuracy",
+    "group_balanced_accuracy",
+    "groups_used",
     "prediction_frame",
     "accuracy_points",
 ]
@@ -75,9 +77,24 @@ def group_accuracy(y_true, y_pred, groups) -> pd.Series:
     return correct.groupby(g, sort=True).mean().astype(float).rename("accuracy")
 
 
-def worst_group_accuracy(y_true, y_pred, groups) -> float:
-    """Minimum accuracy over the groups present in ``groups``."""
-    return float(group_accuracy(y_true, y_pred, groups).min())
+def worst_group_accuracy(y_true, y_pred, groups, min_size: int = 1) -> float:
+    """Minimum accuracy over the groups with at least ``min_size`` examples (NaN when none has):
+    the accuracy of a group of 3 examples is too noisy for its minimum to mean anything."""
+    yt, yp, g = _check(y_true, y_pred, groups)
+    sizes = pd.Series(g).value_counts()
+    acc = group_accuracy(yt, yp, g)
+    acc = acc[acc.index.isin(sizes.index[sizes >= min_size])]
+    return float(acc.min()) if len(acc) else float("nan")
+
+
+def groups_used(groups, min_size: int = 1) -> int:
+    """How many groups have at least ``min_size`` examples (the worst-group accuracy's groups)."""
+    return int((pd.Series(np.asarray(groups)).value_counts() >= min_size).sum())
+
+
+def group_balanced_accuracy(y_true, y_pred, groups) -> float:
+    """Mean of the per-group accuracies: the accuracy if every group were equally frequent."""
+    return float(group_accuracy(y_true, y_pred, groups).mean())
 
 
 # ---------------------------------------------------------------- tables of predictions
@@ -92,13 +109,15 @@ def prediction_frame(model_name: str, dataset: str, meta: pd.DataFrame, logits: 
     })
 
 
-def accuracy_points(predictions: pd.DataFrame) -> pd.DataFrame:
-    """accuracy, balanced_accuracy, worst_group_accuracy and n per (model, dataset)."""
+def accuracy_points(predictions: pd.DataFrame, min_group_size: int = 1) -> pd.DataFrame:
+    """accuracy, balanced_accuracy, worst_group_accuracy (over the groups with at least
+    ``min_group_size`` examples: ``n_groups`` of them) and n per (model, dataset)."""
     rows = []
     for (model, dataset), p in predictions.groupby(["model", "dataset"], sort=True):
         y, yhat, g = p["label"].to_numpy(), p["pred"].to_numpy(), p["group"].to_numpy()
         rows.append({"model": model, "dataset": dataset, "n": len(p),
                      "accuracy": accuracy(y, yhat),
                      "balanced_accuracy": balanced_accuracy(y, yhat),
-                     "worst_group_accuracy": worst_group_accuracy(y, yhat, g)})
+                     "worst_group_accuracy": worst_group_accuracy(y, yhat, g, min_group_size),
+                     "n_groups": groups_used(g, min_group_size)})
     return pd.DataFrame(rows)

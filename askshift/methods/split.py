@@ -68,6 +68,7 @@ __all__ = [
     "split_shift",
     "part_weights",
     "matched_weights",
+    "baseline_halves",
     "matched_er",
     "part_points",
     "part_er",
@@ -512,27 +513,43 @@ def matched_weights(out_of_support, difficulty, n_bins: int = 10) -> np.ndarray 
     return w
 
 
+def baseline_halves(correct: np.ndarray, info: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Two halves of the baseline rows for cross-fitting, made of whole training runs: the
+    snapshots of one run (``info["run"]``) make correlated errors, so they must never sit on
+    both sides. Runs are ordered by mean correctness and dealt alternately, so both halves span
+    the accuracies. Without a ``run`` column every model is its own run."""
+    base = np.flatnonzero(info["role"].to_numpy() == "baseline")
+    runs = info["run"].to_numpy()[base] if "run" in info else info["model"].to_numpy()[base]
+    acc = np.asarray(correct, dtype=float)[base].mean(axis=1)
+    units = pd.DataFrame({"row": base, "run": runs, "acc": acc}).groupby("run", sort=False)
+    order = units["acc"].mean().sort_values(kind="stable").index
+    first = set(order[0::2])
+    rows = [base[np.isin(runs, list(first))], base[~np.isin(runs, list(first))]]
+    return rows[0], rows[1]
+
+
 def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale: str = "probit",
-               confidence: float = 0.95, min_examples: int = 20) -> pd.DataFrame:
+               confidence: float = 0.95, min_examples: int = 20, part: str = "in_matched") -> pd.DataFrame:
     """ER on the in-support part at the out-of-support part's difficulty (appendix control),
     cross-fitted: difficulty measured by the same baselines that fit the line would select the
     examples those baselines got wrong and push the line down (every other model would look
-    robust). So the baselines are split into two halves that both span accuracies; the weights
-    come from one half's difficulty, the line from the other half, and the two ERs (and interval
-    bounds) are averaged. Part name ``in_matched``; ``n_baseline`` is the half's size."""
-    base = np.flatnonzero(info["role"].to_numpy() == "baseline")
+    robust). So the baselines are split into two halves of independent training runs
+    (:func:`baseline_halves`); the weights come from one half's difficulty, the line from the
+    other half, and the two ERs (and interval bounds) are averaged. ``n_baseline`` is the
+    smaller half's size."""
     rest = np.flatnonzero(info["role"].to_numpy() != "baseline")
-    order = base[np.argsort(np.asarray(correct, dtype=float)[base].mean(axis=1), kind="stable")]
-    halves = (order[0::2], order[1::2])
-    if min(len(h) for h in halves) < 3:
-        return pd.DataFrame([{"part": "in_matched", "note": f"needs >= 6 baselines to cross-fit, got {len(base)}"}])
+    halves = baseline_halves(correct, info)
+    units = [len(set((info["run"] if "run" in info else info["model"]).to_numpy()[h])) for h in halves]
+    if min(len(h) for h in halves) < 3 or min(units) < 1:
+        return pd.DataFrame([{"part": part, "note": f"needs two halves of independent baseline runs with >= 3 "
+                                                    f"models each, got {[len(h) for h in halves]}"}])
     ers = []
     for fit_half, diff_half in (halves, halves[::-1]):
         w = matched_weights(out_of_support, np.asarray(correct, dtype=float)[diff_half].mean(axis=0))
         if w is None:
-            return pd.DataFrame([{"part": "in_matched", "note": "an empty part: nothing to match"}])
+            return pd.DataFrame([{"part": part, "note": "an empty part: nothing to match"}])
         rows = np.sort(np.concatenate([fit_half, rest]))
-        pts = part_points(np.asarray(correct)[rows], info.iloc[rows].reset_index(drop=True), {"in_matched": w})
+        pts = part_points(np.asarray(correct)[rows], info.iloc[rows].reset_index(drop=True), {part: w})
         ers.append(part_er(pts, scale=scale, confidence=confidence, min_examples=min_examples))
     if any("er" not in e or e["er"].isna().all() for e in ers):
         return ers[0]
@@ -540,7 +557,9 @@ def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale
     for c in ("ref_acc", "shift_acc", "predicted", "er", "er_low", "er_high", "r", "r2", "effective_n"):
         if c in out:
             out[c] = (ers[0][c].to_numpy() + ers[1][c].to_numpy()) / 2
-    out["note"] = "cross-fitted over two halves of the baselines (weights from one, line from the other)"
+    out["n_baseline"] = min(len(h) for h in halves)
+    out["note"] = (f"cross-fitted over two halves of independent baseline runs ({units[0]} and {units[1]} runs): "
+                   "weights from one, line from the other")
     return out
 
 

@@ -248,9 +248,10 @@ def intervals(ax, rows: pd.DataFrame, value: str, low: str, high: str, label: st
 ARM_COLORS = {"scratch": "#7f8c8d", "scratch_dfr": "#2980b9", "scratch_rw": "#85c1e9",
               "pretrained": "#d35400", "pretrained_dfr": "#8e44ad", "pretrained_rw": "#f0b27a",
               "pretrained_debiased": "#27ae60", "scratch_debiased": "#95a5a6",
-              "pretrained_balanced": "#f1c40f", "pretrained_reference": "#d35400"}
+              "pretrained_balanced": "#f1c40f", "pretrained_one_tint": "#16a085", "pretrained_reference": "#d35400"}
 ARM_ORDER = ("scratch", "scratch_rw", "scratch_dfr", "pretrained", "pretrained_rw", "pretrained_dfr",
-             "pretrained_reference", "pretrained_balanced", "pretrained_debiased", "scratch_debiased")
+             "pretrained_reference", "pretrained_balanced", "pretrained_one_tint", "pretrained_debiased",
+             "scratch_debiased")
 
 
 def arm_sort(arms) -> list:

@@ -70,8 +70,8 @@ VOLATILE = ("start_time", "end_time", "duration", "input_path", "output_path")
 
 def strip_run_metadata(notebook: str | Path) -> None:
     """Remove what differs between two executions of the same notebook on the same inputs:
-    papermill's start / end times and durations, the kernel's execution timestamps and the
-    temporary paths. The executed notebook (and its HTML) is then a function of its inputs."""
+    papermill's start / end times and durations, the kernel's execution timestamps, the
+    temporary paths and the random id of the cell papermill injects. The executed notebook (and its HTML) is then a function of its inputs."""
     path = Path(notebook)
     nb = json.loads(path.read_text(encoding="utf-8"))
     for meta in [nb.get("metadata", {}).get("papermill", {})] + [c.get("metadata", {}).get("papermill", {})
@@ -80,6 +80,8 @@ def strip_run_metadata(notebook: str | Path) -> None:
             meta.pop(key, None)
     for c in nb.get("cells", []):
         c.get("metadata", {}).pop("execution", None)
+        if "injected-parameters" in c.get("metadata", {}).get("tags", []):
+            c["id"] = "injected-parameters"  # papermill gives the cell it adds a random id
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

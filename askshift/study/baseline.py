@@ -1,6 +1,6 @@
 """Step `baseline`: from-scratch models per reference variant whose accuracies span a range:
-snapshots of one full run, and runs on random subsets of the training data (the x-axis of every
-ER fit)."""
+snapshots of independent full runs (several seeds, and narrower versions of the architecture),
+and runs on random subsets of the training data (the x-axis of every ER fit)."""
 from __future__ import annotations
 
 import shutil
@@ -25,7 +25,19 @@ def subset(ds: store.Dataset, fraction: float, seed: int) -> store.Dataset:
 
 def runs(cfg) -> list[layout.Run]:
     b = cfg.baseline
-    return layout.baseline_runs(b.variants, b.snapshot_epochs, b.subset_fractions, b.train.epochs)
+    return layout.baseline_runs(b.variants, b.snapshot_epochs, b.subset_fractions, b.train.epochs, b.seeds, b.widths)
+
+
+def scaled(kwargs: dict, width: float) -> dict:
+    """The architecture's keyword arguments with its channel widths times ``width`` (a timm
+    ResNet's ``channels`` and ``stem_width``; the params rules require them for width != 1)."""
+    if width == 1.0:
+        return dict(kwargs)
+    out = dict(kwargs)
+    out["channels"] = [max(1, round(c * width)) for c in kwargs["channels"]]
+    if "stem_width" in kwargs:
+        out["stem_width"] = max(1, round(kwargs["stem_width"] * width))
+    return out
 
 
 def run(cfg, out: Path) -> list[dict]:
@@ -39,17 +51,19 @@ def run(cfg, out: Path) -> list[dict]:
         ref = store.load(layout.dataset_dir(layout.reference(variant)))
         tr, va = ref.split("train"), ref.split("val")
         num_classes = int(ref.meta["label"].max()) + 1
-        jobs = [("full", 1.0, [r for r in all_runs if r.variant == variant and r.fraction == 1.0])]
-        jobs += [(f"subset-{r.fraction:g}", r.fraction, [r]) for r in all_runs
-                 if r.variant == variant and r.fraction < 1.0]
-        for tag, fraction, outs in jobs:
+        mine = [r for r in all_runs if r.variant == variant]
+        for tag in dict.fromkeys(r.run for r in mine):  # one training run at a time, its snapshots together
+            outs = [r for r in mine if r.run == tag]
+            fraction, width = outs[0].fraction, outs[0].width
             seed = layout.run_seed(cfg.seed, "baseline", variant, tag)
             data = tr if fraction == 1.0 else subset(tr, fraction, seed)
             tcfg = train_config(cfg.baseline.train, cfg.compute, seed)
-            recipe = {"model": m, "train": tcfg.identity(), "variant": variant, "fraction": fraction}
+            kwargs = scaled(m["kwargs"], width)
+            recipe = {"model": {**m, "kwargs": kwargs}, "train": tcfg.identity(), "variant": variant,
+                      "fraction": fraction}
             ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe, data=(data.images, data.labels))
             keep.add(ckpt)
-            model = models.create_model(m["arch"], num_classes, seed=seed, **m["kwargs"])
+            model = models.create_model(m["arch"], num_classes, seed=seed, **kwargs)
             epochs = [r.epoch for r in outs] if fraction == 1.0 else []
             with live(layout.live_dir("baseline", f"{variant}-{tag}")) as lv:
                 history = train.fit(model, (data.images, data.labels), (va.images, va.labels), tcfg,

@@ -5,8 +5,11 @@ its shifted set (accuracy, worst-group accuracy, ER against the variant's baseli
 
 - pretrained_debiased: the pre-trained model fine-tuned on the curate step's de-biased set;
 - scratch_debiased: a model trained from scratch on that set;
-- pretrained_balanced: the pre-trained model fine-tuned on a class-balanced sample of the
-  biased reference of the same size, without counterfactual re-tints (the control);
+- pretrained_one_tint: the paper's control (a class-balanced set in which the spurious
+  attribute does not vary: "only women"): a class-balanced sample of the plain training split of
+  the same size, every image tinted with one and the same colour;
+- pretrained_balanced: a class-balanced sample of the *biased* reference of the same size,
+  without counterfactual re-tints (the tint still predicts the label: a weaker control);
 - pretrained_reference: fine-tuned on the full biased reference -- the `pretrained` arm of the
   interventions step, reused (same recipe), not trained again.
 
@@ -56,8 +59,11 @@ def jobs(cfg, pair: dict, debiased: store.Dataset, reference_train: store.Datase
     for t in range(de.trials):
         rs = layout.run_seed(cfg.seed, "curated", variant, t)   # seed names kept: same numbers as before
         pick = debias.balanced_subset(reference_train.labels, len(debiased), np.random.default_rng(rs), NUM_CLASSES)
+        one = debias.balanced_subset(plain_train.labels, len(debiased), np.random.default_rng([rs, 1]), NUM_CLASSES)
         out += [Job(f"pretrained_debiased-t{t}", "pretrained", "pretrained_debiased", t, rs, debiased),
                 Job(f"scratch_debiased-t{t}", "scratch", "scratch_debiased", t, rs, debiased),
+                Job(f"pretrained_one_tint-t{t}", "pretrained", "pretrained_one_tint", t, rs,
+                    debias.build_tinted(plain_train, one, np.zeros(len(one), int), colours, cfg.curate.tint_strength)),
                 Job(f"pretrained_balanced-t{t}", "pretrained", "pretrained_balanced", t, rs,
                     reference_train.select(pick))]
     strength, retints = cfg.curate.tint_strength, cfg.curate.debiased.retints
@@ -113,7 +119,7 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
     points = [iv[["model", "dataset", "n", "accuracy", "balanced_accuracy", "worst_group_accuracy"]]]
     todo, sweep_sets = jobs(cfg, pair, debiased, ref.split("train"), plain, colours)
     for job in todo:
-        points.append(accuracy_points(train_job(cfg, job, eval_sets)))
+        points.append(accuracy_points(train_job(cfg, job, eval_sets), cfg.evaluate.min_group_size))
         info.append(pd.DataFrame([{"model": job.name, "arm": job.arm, "trial": job.trial,
                                    **({"size": job.size} if job.size is not None else {})}]))
     print(f"{len(todo)} models trained ({timer()} s)", flush=True)
@@ -143,7 +149,7 @@ def summarise(table, *, n_debiased: int, n_reference: int):
     t = table.copy()
     sweep_mask = t["arm"].str.startswith("sweep_")
     fixed = {"pretrained_debiased": n_debiased, "scratch_debiased": n_debiased, "pretrained_balanced": n_debiased,
-             "pretrained_reference": n_reference}
+             "pretrained_one_tint": n_debiased, "pretrained_reference": n_reference}
     t["size"] = [int(a.removeprefix("sweep_")) if a.startswith("sweep_") else fixed.get(a, 0) for a in t["arm"]]
     arms, sweep = t[~sweep_mask], t[sweep_mask].sort_values("size")
     metrics = {

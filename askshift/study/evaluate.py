@@ -13,7 +13,7 @@ from askshift.nn import models, train
 from askshift.study import layout
 from askshift.study.stage import InputError, Timer
 
-RUN_COLUMNS = ("model", "variant", "role", "strategy", "copy", "epoch", "fraction", "train_set")
+RUN_COLUMNS = ("model", "variant", "role", "strategy", "copy", "epoch", "fraction", "train_set", "run", "width")
 
 
 def model_runs(kind: str) -> pd.DataFrame:
@@ -42,10 +42,11 @@ def predictions(runs: pd.DataFrame, batch_size: int, device: str) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracy_table(predictions: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """accuracy_points joined with what each model is (variant, role, strategy, ...)."""
+def accuracy_table(predictions: pd.DataFrame, runs: pd.DataFrame, min_group_size: int = 1) -> pd.DataFrame:
+    """accuracy_points (worst group over groups of at least ``min_group_size`` examples) joined
+    with what each model is (variant, role, strategy, ...)."""
     info = runs.rename(columns={"name": "model"})[list(RUN_COLUMNS)]
-    return info.merge(accuracy_points(predictions), on="model", how="inner", validate="one_to_many")
+    return info.merge(accuracy_points(predictions, min_group_size), on="model", how="inner", validate="one_to_many")
 
 
 def summary(table: pd.DataFrame, n_models: int, n_predictions: int) -> dict:

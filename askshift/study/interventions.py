@@ -63,7 +63,7 @@ def apply_dfr(model, heldout: Dataset, *, Cs=DEFAULT_CS, val_fraction: float = 0
     folded = train.predict(dfr_model, heldout.images, batch_size=batch_size, device=device)
     info = {
         "C": sel.best_C,
-        "val_worst_group_accuracy": {f"{c:g}": float(a) for c, a in zip(sel.Cs, sel.worst_group_accuracy)},
+        "val_group_balanced_accuracy": {f"{c:g}": float(a) for c, a in zip(sel.Cs, sel.group_balanced_accuracy)},
         "converged": bool(head.converged),
         "n_iter": head.n_iter,
         "n_heldout": int(len(heldout)),
@@ -135,7 +135,8 @@ def run_arms(train_set: Dataset, heldout: Dataset, eval_sets: dict[str, Dataset]
 
 
 def analyse(predictions: pd.DataFrame, info: pd.DataFrame, ref: str, shifts: dict[str, str], *,
-            minority: set, scale: str = "probit", confidence: float = 0.95, threshold: float = 0.5):
+            minority: set, scale: str = "probit", confidence: float = 0.95, threshold: float = 0.5,
+            min_group_size: int = 1):
     """ER, worst-group accuracy and corrected examples of the arms of one reference variant.
 
     ``info`` has one row per model (model, arm, trial; arm ``baseline`` = the main study's
@@ -147,7 +148,7 @@ def analyse(predictions: pd.DataFrame, info: pd.DataFrame, ref: str, shifts: dic
     corrected-examples counts and pairwise overlaps (baseline arm: ``scratch``); and a nested
     dict for the metrics file.
     """
-    points = accuracy_points(predictions)
+    points = accuracy_points(predictions, min_group_size)
     arms = {a: g["model"].tolist() for a, g in info[info["arm"] != "baseline"].groupby("arm", sort=False)}
     er_rows, counts, overlaps, metrics = [], [], [], {"arms": {}, "corrected": {}}
     for shift, shifted in shifts.items():
@@ -289,7 +290,7 @@ def run(cfg, out_models: Path) -> tuple[dict[str, pd.DataFrame], dict]:
         preds.append(preds_v)
         er, c, o, m = analyse(preds_v, info_v, layout.reference(variant), shift_names,
                               minority=minority_groups(tr.groups), scale=rob.scale, confidence=rob.confidence,
-                              threshold=iv.threshold)
+                              threshold=iv.threshold, min_group_size=cfg.evaluate.min_group_size)
         for frame in (er, c, o):
             frame.insert(0, "variant", variant)
         ers.append(er)
@@ -308,7 +309,8 @@ def run(cfg, out_models: Path) -> tuple[dict[str, pd.DataFrame], dict]:
     metrics["dfr"] = {"max_fold_error": max(d["fold_error"] for d in dfr_info.values()),
                       "all_converged": all(d["converged"] for d in dfr_info.values())}
     metrics["claims"] = claim_rows
-    tables = {"predictions": preds_all, "points": info_all.merge(accuracy_points(preds_all), on="model"),
+    tables = {"predictions": preds_all, "points": info_all.merge(accuracy_points(preds_all, cfg.evaluate.min_group_size),
+                                                                  on="model"),
               "er": pd.concat(ers, ignore_index=True), "corrected": pd.concat(counts, ignore_index=True),
               "overlap": pd.concat(overlaps, ignore_index=True)}
     return tables, metrics

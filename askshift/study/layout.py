@@ -158,6 +158,8 @@ class Run:
     epoch: int          # training epoch of this snapshot (0 for LP-only)
     fraction: float     # fraction of the training set used
     train_set: str      # dataset it was trained on
+    run: str = ""       # the training run it comes from (snapshots of one run share it)
+    width: float = 1.0  # channel-width multiplier of the architecture (baselines)
 
     @property
     def path(self) -> Path:
@@ -168,16 +170,28 @@ class Run:
         return {**asdict(self), "path": str(self.path)}
 
 
-def baseline_runs(variants, snapshot_epochs, subset_fractions, epochs: int) -> list[Run]:
-    """Per variant: snapshots of one full run (at ``snapshot_epochs``) and one run per subset
-    fraction below 1, so that reference accuracies span a range."""
+def full_run_tag(width: float, seed: int) -> str:
+    """``full`` for the first run of the configured model, ``full-w0.5-s1`` for the others."""
+    return "full" if width == 1.0 and seed == 0 else f"full-w{width:g}-s{seed}"
+
+
+def baseline_runs(variants, snapshot_epochs, subset_fractions, epochs: int, seeds: int = 1,
+                  widths=(1.0,)) -> list[Run]:
+    """Per variant, from-scratch models whose reference accuracies span a range: snapshots (at
+    ``snapshot_epochs``) of ``seeds`` independent full runs of the configured model and of one
+    full run per other width, and one run per subset fraction below 1."""
     runs = []
     for v in variants:
-        for e in sorted(snapshot_epochs):
-            runs.append(Run(f"{v}/baseline/full-e{e}", v, "baseline", "scratch", 0, e, 1.0, reference(v)))
+        for w in widths:
+            for s in range(seeds if w == 1.0 else 1):
+                tag = full_run_tag(w, s)
+                for e in sorted(snapshot_epochs):
+                    runs.append(Run(f"{v}/baseline/{tag}-e{e}", v, "baseline", "scratch", s, e, 1.0, reference(v),
+                                    tag, w))
         for f in sorted(subset_fractions):
             if f < 1.0:
-                runs.append(Run(f"{v}/baseline/subset-{f:g}", v, "baseline", "scratch", 0, epochs, f, reference(v)))
+                runs.append(Run(f"{v}/baseline/subset-{f:g}", v, "baseline", "scratch", 0, epochs, f, reference(v),
+                                f"subset-{f:g}"))
     return runs
 
 
@@ -185,8 +199,8 @@ def finetune_runs(variants, strategies, copies: int, dataset: str, epochs: int) 
     """Per variant, strategy and copy: the pre-trained model fine-tuned on the variant's
     reference training split (``dataset="reference"``) or its de-biased set."""
     train_set = reference if dataset == "reference" else debiased
-    return [Run(f"{v}/pretrained/{s}-c{c}", v, "pretrained", s, c, 0 if s == "lp" else epochs, 1.0, train_set(v))
-            for v in variants for s in strategies for c in range(copies)]
+    return [Run(f"{v}/pretrained/{s}-c{c}", v, "pretrained", s, c, 0 if s == "lp" else epochs, 1.0, train_set(v),
+                f"{s}-c{c}") for v in variants for s in strategies for c in range(copies)]
 
 
 def eval_sets(index: dict, variant: str) -> list[str]:

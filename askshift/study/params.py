@@ -202,6 +202,8 @@ SCHEMA: dict = {
         "variants": ListOf(Choice(VARIANTS), min_len=1, unique=True),
         "snapshot_epochs": ListOf(Int(1, 10_000), min_len=1, unique=True),
         "subset_fractions": ListOf(Float(0.001, 1.0), unique=True),
+        "seeds": Int(1, 64),
+        "widths": ListOf(Float(0.05, 4.0), min_len=1, unique=True),
         "train": train_schema(),
     },
     "finetune": {
@@ -212,7 +214,7 @@ SCHEMA: dict = {
         "train": train_schema(),
         "lp": train_schema(),
     },
-    "evaluate": {"batch_size": Int(1, 65536)},
+    "evaluate": {"batch_size": Int(1, 65536), "min_group_size": Int(1, 100_000)},
     "robustness": {
         "scale": Choice(SCALES),
         "metric": Choice(METRICS),
@@ -262,7 +264,9 @@ SCHEMA: dict = {
         "steps": Int(1, 10_000_000),
         "n_test": Int(1, 1_000_000),
         "oos_scale": Float(0.0, 100.0),
-        "pretrained_noise": Float(0.0, 100.0),
+        "relatedness": Float(0.0, 1.0),
+        "n_pretrain": Int(10, 1_000_000),
+        "relatedness_grid": ListOf(Float(0.0, 1.0), min_len=1, unique=True),
     },
 }
 
@@ -281,6 +285,11 @@ def _cross_checks(p: dict) -> None:
             f"baseline.snapshot_epochs = {b['snapshot_epochs']}: every epoch must be <= "
             f"baseline.train.epochs = {b['train']['epochs']}"
         )
+    if any(w != 1.0 for w in b["widths"]) and "channels" not in p["model"]["kwargs"]:
+        raise ParamsError(f"baseline.widths = {b['widths']}: widths other than 1.0 scale model.kwargs.channels "
+                          f"(a timm ResNet's), which model.kwargs = {p['model']['kwargs']} does not set")
+    if 1.0 not in b["widths"]:
+        raise ParamsError(f"baseline.widths = {b['widths']}: must include 1.0, the configured model")
     w = p["pretrain"]["weights"]
     if not (w == "pipeline" or w.startswith(("timm:", "file:"))):
         raise ParamsError(

@@ -10,7 +10,7 @@ from askshift.methods.er_tables import correctness_matrix, pair_table, shift_er
 from askshift.methods.split import matched_er, part_er, part_points, part_weights
 from askshift.study import layout
 
-RUN_COLUMNS = ["model", "variant", "role", "strategy", "copy"]
+RUN_COLUMNS = ["model", "variant", "role", "strategy", "copy", "run"]
 
 
 def shift_headline(er_rows: pd.DataFrame) -> dict:
@@ -69,9 +69,12 @@ def part_tables(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFram
             and r["true_out_of_support"].notna().all() else None
         er = part_er(part_points(correct, info, part_weights(oos, true_out=true_out)), scale=rob.scale,
                      confidence=rob.confidence, min_examples=cfg.split.min_part)
-        matched = matched_er(correct, info, oos, scale=rob.scale, confidence=rob.confidence,
-                             min_examples=cfg.split.min_part)
-        er = pd.concat([er, matched], ignore_index=True)
+        matched = [matched_er(correct, info, oos, scale=rob.scale, confidence=rob.confidence,
+                              min_examples=cfg.split.min_part)]
+        if true_out is not None:  # the control's check: on the truly in-support half it must give ~0
+            matched.append(matched_er(correct, info, true_out, scale=rob.scale, confidence=rob.confidence,
+                                      min_examples=cfg.split.min_part, part="true_in_matched"))
+        er = pd.concat([er, *matched], ignore_index=True)
         er.insert(0, "shift", name)
         rows.append(er)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
