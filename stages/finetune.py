@@ -7,8 +7,8 @@ from askshift.study.stage import run_stage, write_outputs
 
 def main(cfg) -> None:
     with atomic_dir(layout.models_dir("finetune")) as out:   # all models or none
-        index = finetune.run(cfg, out)
-        write_outputs({out / "index.json": index})
+        index, selection = finetune.run(cfg, out)
+        write_outputs({out / "index.json": index, out / "lr_selection.json": selection})
 
 
 if __name__ == "__main__":

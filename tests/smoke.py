@@ -31,12 +31,14 @@ SMOKE = {
     "baseline.train.batch_size": 32,
     "baseline.train.lr": 0.05,
     "finetune.copies": 1,
+    "finetune.lr_grid": [0.5, 1.0],
     "finetune.strategies": ["ft", "lp"],
     "finetune.train.epochs": 2,
     "finetune.train.batch_size": 32,
     "finetune.lp.epochs": 10,
     "finetune.min_steps": 40,
     "robustness.n_boot": 50,
+    "evaluate.min_group_size": 2,   # 400 test images over 100 (class, tint) groups
     # the paper's analyses: two trials, tiny sweeps
     "interventions.trials": 2,
     "interventions.dfr.Cs": [1.0, 0.1],

@@ -23,7 +23,8 @@ PROG = "askshift"
 
 #: Modules that register subcommands on import, one command each.
 COMMAND_MODULES: list[str] = ["askshift.cli.er", "askshift.cli.probe", "askshift.cli.sweeps", "askshift.cli.download",
-                              "askshift.cli.report", "askshift.cli.deps", "askshift.cli.summary"]
+                              "askshift.cli.report", "askshift.cli.deps", "askshift.cli.summary",
+                              "askshift.cli.bias_curve"]
 
 
 class CLIError(Exception):

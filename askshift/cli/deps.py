@@ -151,6 +151,7 @@ def write(path: Path = Path("dvc.yaml"), root: Path = Path(".")) -> None:
     code deps go after the data deps) and its ``params:`` list by the declared table."""
     yaml = YAML()
     yaml.preserve_quotes = True
+    yaml.width = 4096  # never wrap a long path onto the next line
     yaml.indent(mapping=2, sequence=4, offset=2)
     doc = yaml.load(path.read_text(encoding="utf-8"))
     for stage, spec in doc["stages"].items():

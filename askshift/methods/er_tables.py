@@ -145,7 +145,10 @@ def er_table(pairs: pd.DataFrame, *, scale: str = "probit", confidence: float = 
     against reference accuracy (``wga_er``, ``wga_er_low``, ``wga_er_high``, ``wga_r2``), and the
     t-intervals over trials of the accuracies (:func:`arm_summary`)."""
     er = arm_er(pairs, scale=scale, confidence=confidence)
-    wga = arm_er(pairs, y="shift_wga", scale=scale, confidence=confidence)
+    if np.isfinite(pairs["shift_wga"].to_numpy(float)).all():
+        wga = arm_er(pairs, y="shift_wga", scale=scale, confidence=confidence)
+    else:  # no group of the shifted set is large enough for a worst-group accuracy
+        wga = pd.DataFrame({"arm": er["arm"], "er": np.nan, "er_low": np.nan, "er_high": np.nan, "r2": np.nan})
     summ = arm_summary(pairs, confidence=confidence)
     er = er.merge(wga[["arm", "er", "er_low", "er_high", "r2"]].rename(
         columns=lambda c: c if c == "arm" else f"wga_{c}"), on="arm")

@@ -112,7 +112,7 @@ def build(params: dict, params_file: str = "params.yaml", only: list[str] | None
         part = parts.BY_NAME[name]
         missing = {p: inputs.why_absent(p) for p in part.outputs if not inputs.has(p)}
         rendered.append((part, f"parts/{part.name}.html", missing))
-    rows = claims.build(inputs, claims.Rules.from_params(cfg))
+    rows = claims.build(inputs, claims.Rules.from_params(cfg), debiased=params["finetune"]["dataset"] == "debiased")
     claims.to_frame(rows).to_csv(tmp / "claims.csv", index=False)
     prov = provenance.collect(params, dvc_yaml, inputs, root)
     page = index.render(rows, rendered, prov, params)

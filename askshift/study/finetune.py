@@ -1,9 +1,11 @@
 """Step `finetune`: the pre-trained model fine-tuned on each reference variant (FT, LP, LP-FT;
-several copies), on the variant's reference training split or its de-biased set
-(``finetune.dataset``)."""
+several copies, the learning rate picked on reference validation from a small grid), on the
+variant's reference training split or its de-biased set (``finetune.dataset``)."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from askshift.data import store
 from askshift.nn import models
@@ -18,34 +20,58 @@ def runs(cfg) -> list[layout.Run]:
     return layout.finetune_runs(cfg.baseline.variants, f.strategies, f.copies, f.dataset, f.train.epochs)
 
 
-def run(cfg, out: Path) -> list[dict]:
-    """Fine-tune every run, save its model under ``out``; returns the model index rows."""
-    timer = Timer()
+def train_one(cfg, r: layout.Run, lr_factor: float, tr, va, num_classes: int, keep: set):
+    """One fine-tune of run ``r`` with both learning rates (FT's and LP's) times ``lr_factor``;
+    returns the model, its history and its epochs."""
     f = cfg.finetune
-    keep, index = set(), []
-    for r in runs(cfg):
-        data = store.load(layout.dataset_dir(r.train_set))
-        tr = data.split("train")
-        va = store.load(layout.dataset_dir(layout.reference(r.variant))).split("val")
-        seed = layout.run_seed(cfg.seed, "finetune", r.name)
-        epochs = layout.epochs_for(len(tr), f.train.batch_size, f.train.epochs, f.min_steps)
-        lp_epochs = layout.epochs_for(len(tr), f.lp.batch_size, f.lp.epochs, f.min_steps)
-        tcfg = train_config({**f.train, "epochs": epochs}, cfg.compute, seed)
-        lp_cfg = train_config({**f.lp, "epochs": lp_epochs}, cfg.compute, seed)
-        num_classes = int(data.meta["label"].max()) + 1
-        model = models.create_model(cfg.model.arch, num_classes, weights=f"pipeline:{layout.PRETRAINED_MODEL}",
-                                    seed=seed)
-        recipe = {"run": r.as_dict(), "train": tcfg.identity(), "lp": lp_cfg.identity()}
-        ckpt = checkpoint_dir("finetune", r.name, recipe, data=(tr.images, tr.labels), init=layout.PRETRAINED_MODEL)
-        keep.add(ckpt)
-        with live(layout.live_dir("finetune", r.name)) as lv:
-            hist = finetune(model, (tr.images, tr.labels), (va.images, va.labels), r.strategy, tcfg, lp_cfg,
-                            ckpt_dir=ckpt, live=lv)
-        models.save_model(model, out / r.path.name)
-        last = (hist["ft"] or hist["lp"])[-1]
-        index.append({**r.as_dict(), "n_train": len(tr), "epochs": epochs if hist["ft"] else 0,
-                      "lp_epochs": lp_epochs if hist["lp"] else 0, "val_acc": last.get("val_acc")})
-        print(f"finetune {r.name} on {r.train_set} ({len(tr)} images): val acc "
-              f"{last.get('val_acc', float('nan')):.4f} ({timer()} s)", flush=True)
+    seed = layout.run_seed(cfg.seed, "finetune", r.name)
+    epochs = layout.epochs_for(len(tr), f.train.batch_size, f.train.epochs, f.min_steps)
+    lp_epochs = layout.epochs_for(len(tr), f.lp.batch_size, f.lp.epochs, f.min_steps)
+    tcfg = train_config({**f.train, "epochs": epochs, "lr": f.train.lr * lr_factor}, cfg.compute, seed)
+    lp_cfg = train_config({**f.lp, "epochs": lp_epochs, "lr": f.lp.lr * lr_factor}, cfg.compute, seed)
+    model = models.create_model(cfg.model.arch, num_classes, weights=f"pipeline:{layout.PRETRAINED_MODEL}", seed=seed)
+    recipe = {"run": r.as_dict(), "train": tcfg.identity(), "lp": lp_cfg.identity()}
+    ckpt = checkpoint_dir("finetune", r.name, recipe, data=(tr.images, tr.labels), init=layout.PRETRAINED_MODEL)
+    keep.add(ckpt)
+    with live(layout.live_dir("finetune", f"{r.name}-lr{lr_factor:g}")) as lv:
+        hist = finetune(model, (tr.images, tr.labels), (va.images, va.labels), r.strategy, tcfg, lp_cfg,
+                        ckpt_dir=ckpt, live=lv)
+    last = (hist["ft"] or hist["lp"])[-1]
+    return model, last.get("val_acc", float("nan")), {"epochs": epochs if hist["ft"] else 0,
+                                                       "lp_epochs": lp_epochs if hist["lp"] else 0,
+                                                       "ft_lr": tcfg.lr if hist["ft"] else None,
+                                                       "lp_lr": lp_cfg.lr if hist["lp"] else None}
+
+
+def pick(scores: dict[float, float]) -> float:
+    """The learning-rate factor with the best validation accuracy (ties: the one nearest 1)."""
+    return max(scores, key=lambda m: (round(scores[m], 12), -abs(np.log(m))))
+
+
+def run(cfg, out: Path) -> tuple[list[dict], list[dict]]:
+    """Per variant and strategy: copy 0 at every factor of ``finetune.lr_grid`` (the learning
+    rate is picked on the variant's reference validation split, as the paper does), then the
+    other copies at the picked factor. Saves the models under ``out``; returns the model index
+    rows and the selection rows (every factor with its validation accuracy)."""
+    timer = Timer()
+    keep, index, selection = set(), [], []
+    grid = sorted(cfg.finetune.lr_grid)
+    all_runs = runs(cfg)
+    for (variant, strategy) in dict.fromkeys((r.variant, r.strategy) for r in all_runs):
+        copies = [r for r in all_runs if r.variant == variant and r.strategy == strategy]
+        data = store.load(layout.dataset_dir(copies[0].train_set))
+        tr, num_classes = data.split("train"), int(data.meta["label"].max()) + 1
+        va = store.load(layout.dataset_dir(layout.reference(variant))).split("val")
+        first = {m: train_one(cfg, copies[0], m, tr, va, num_classes, keep) for m in grid}
+        best = pick({m: v[1] for m, v in first.items()})
+        selection += [{"variant": variant, "strategy": strategy, "lr_factor": m, "val_acc": v[1], **v[2],
+                       "picked": m == best} for m, v in first.items()]
+        for r in copies:
+            model, val_acc, info = first[best] if r is copies[0] else train_one(cfg, r, best, tr, va, num_classes, keep)
+            models.save_model(model, out / r.path.name)
+            index.append({**r.as_dict(), "n_train": len(tr), "lr_factor": best, **info, "val_acc": val_acc})
+        print(f"finetune {variant}/{strategy} on {copies[0].train_set} ({len(tr)} images): lr x{best:g} picked "
+              f"({', '.join(f'x{m:g} {v[1]:.4f}' for m, v in first.items())}), {len(copies)} copies ({timer()} s)",
+              flush=True)
     prune_checkpoints("finetune", keep)
-    return index
+    return index, selection

@@ -210,6 +210,7 @@ SCHEMA: dict = {
         "dataset": Choice(("reference", "debiased")),
         "strategies": ListOf(Choice(STRATEGIES), min_len=1, unique=True),
         "copies": Int(1, 64),
+        "lr_grid": ListOf(Float(0.001, 1000.0), min_len=1, unique=True),
         "min_steps": Int(0, 1_000_000),
         "train": train_schema(),
         "lp": train_schema(),
@@ -224,8 +225,8 @@ SCHEMA: dict = {
     "report": {
         "parts": ListOf(Choice(REPORT_PARTS), min_len=1, unique=True),
         "in_support_tolerance": Float(0.0, 0.5),
+        "min_effect": Float(0.0, 1.0),
         "min_fit_r2": Float(0.0, 1.0),
-        "max_half_width": Float(0.0, 1.0),
         "show_code": Bool(),
         "cell_timeout": Int(10, 86400),
     },
