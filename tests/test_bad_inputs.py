@@ -43,7 +43,7 @@ PARAMS = [
     ("pretrain.weights", "timm:resnet18.a1_in1k",
      "pretrain.weights = 'timm:resnet18.a1_in1k' are weights of 'resnet18' but model.arch = 'resnet10t'"),
     ("split.shifts", ["fonts", "font"], "split.shifts[1] = 'font': must be one of: spurious_tint, label_shift, "
-     "unseen_tint, flip, pad, photo_background, fonts, uci_digits, mixture (did you mean 'fonts'?)"),
+     "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture (did you mean 'fonts'?)"),
     ("robustness.confidence", 0.9999, "robustness.confidence = 0.9999: expected a number in [0.5, 0.999]"),
 ]
 

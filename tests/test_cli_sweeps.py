@@ -20,7 +20,7 @@ PARAMS = ["seed", "curate.spurious_tint.p", "finetune.train.lr", "finetune.train
 
 def test_queue_commands():
     cmds = SW.queue_commands("bias")
-    assert cmds[0] == ["dvc", "exp", "run", "--queue", "-n", "bias-p0.6", "-S", "curate.spurious_tint.p=0.6"]
+    assert cmds[0] == ["dvc", "exp", "run", "--queue", "-n", "bias-p0.5", "-S", "curate.spurious_tint.p=0.5"]
     assert len(cmds) == len(SW.SWEEPS["bias"]) == 6
     assert any("curate.label_shift.p_minority=0.1" in c for c in cmds[-2])
     ft = [c[-1] for c in SW.queue_commands("finetune")]
@@ -61,6 +61,6 @@ def test_cli_from_csv_writes_the_table(tmp_path, capsys):
     assert cli.main(["sweeps", "--from-csv", str(src), "--params", str(params), "--out", str(tmp_path / "x.txt")]) == 2
     assert "unknown extension" in capsys.readouterr().err
     assert cli.main(["sweeps", "--queue", "bias", "--dry-run"]) == 0
-    assert "dvc exp run --queue -n bias-p0.6 -S curate.spurious_tint.p=0.6" in capsys.readouterr().out
+    assert "dvc exp run --queue -n bias-p0.5 -S curate.spurious_tint.p=0.5" in capsys.readouterr().out
     assert cli.main(["sweeps", "--list"]) == 0
     assert cli.main(["sweeps", "--from-csv", str(tmp_path / "missing.csv")]) == 2

@@ -82,14 +82,18 @@ def named(world_by_role: dict) -> dict:
     return {layout.dataset_name(role, name): ds for (role, name), ds in world_by_role.items()}
 
 
-@pytest.fixture(scope="module")
-def world():
-    inputs = digits.DigitsInputs(
+def fake_inputs() -> digits.DigitsInputs:
+    return digits.DigitsInputs(
         mnist=fake_digits(), uci=(np.random.default_rng(1).integers(0, 256, (50, 8, 8), dtype=np.uint8),
                                   np.arange(50) % 10),
         heldout_fonts=[FONT_DIR / "DejaVuSerif.ttf"],
+        corpus_fonts=[FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSerif-Bold.ttf"],
         shift_photos=[np.random.default_rng(2).integers(0, 256, (80, 90, 3), dtype=np.uint8)])
-    return named(digits.build_world(inputs, small_cfg(), seed=0))
+
+
+@pytest.fixture(scope="module")
+def world():
+    return named(digits.build_world(fake_inputs(), small_cfg(), seed=0))
 
 
 def test_reference_split_stratified_and_disjoint(world):
@@ -169,6 +173,10 @@ def test_fonts_and_uci_shifts(world):
     f = world["shift_fonts"]
     assert len(f) == 10 * len(digits.FONT_BOXES) and set(f.labels) == set(range(10))
     assert world["shift_uci_digits"].images.shape == (50, 32, 32, 3)
+    # the corpus's font families: every digit in both files, named by the file it came from
+    c = world["shift_corpus_fonts"]
+    assert len(c) == 2 * 10 and set(c.labels) == set(range(10))  # one glyph size
+    assert set(c.meta["source"]) == {"font:DejaVuSans", "font:DejaVuSerif-Bold"}
 
 
 def _digest(ds: store.Dataset) -> str:
@@ -197,11 +205,7 @@ def test_curate_is_deterministic(world, tmp_path):
     for f in ("images.npy", "meta.parquet"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     np.testing.assert_array_equal(store.load(tmp_path / "a").images, a.images)
-    again = named(digits.build_world(digits.DigitsInputs(
-        mnist=fake_digits(), uci=(np.random.default_rng(1).integers(0, 256, (50, 8, 8), dtype=np.uint8),
-                                  np.arange(50) % 10),
-        heldout_fonts=[FONT_DIR / "DejaVuSerif.ttf"],
-        shift_photos=[np.random.default_rng(2).integers(0, 256, (80, 90, 3), dtype=np.uint8)]), small_cfg(), seed=0))
+    again = named(digits.build_world(fake_inputs(), small_cfg(), seed=0))
     assert all(_digest(again[k]) == _digest(world[k]) for k in world)
 
 

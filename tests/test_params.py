@@ -31,7 +31,7 @@ DELETE = object()
 
 def test_repo_params_are_valid():
     p = load_params(ROOT / "params.yaml")
-    assert p["world"] == "digits" and p["curate"]["spurious_tint"]["p"] == 0.5
+    assert p["world"] == "digits" and p["curate"]["spurious_tint"]["p"] == 0.9
 
 
 BAD = [

@@ -109,7 +109,7 @@ def test_repro_runs_every_stage_and_every_model_learns(workspace):
         assert own[f"{v}/baseline/full-e4"] > own[f"{v}/baseline/full-e1"] + 0.2, v  # a range of accuracies
     er = read_json(ws, "results/robustness/details.json")["shifts"]
     assert set(er) == {"spurious_tint", "label_shift", "unseen_tint", "flip", "pad", "photo_background",
-                       "fonts", "uci_digits", "mixture"}
+                       "fonts", "corpus_fonts", "uci_digits", "mixture"}
     assert er["spurious_tint"]["r2"] > 0.5 and er["spurious_tint"]["n_baseline"] == 10  # 3 full runs x 3 + 1 subset
     for name, s in er.items():
         assert s["er_ft_low"] <= s["er_ft"] <= s["er_ft_high"], name
@@ -166,7 +166,7 @@ def test_analyses_outputs(workspace):
     runs = pd.read_csv(ws / "results/debiased/sweep_runs.csv")
     assert len(runs) == 4 and (runs["tint_label_nmi"].abs() < 1e-9).all()
     sp = read_json(ws, "results/split/details.json")
-    assert set(sp["parts"]) == {"fonts", "uci_digits", "mixture"}
+    assert set(sp["parts"]) == {"fonts", "corpus_fonts", "uci_digits", "mixture"}
     assert sp["parts"]["mixture"]["membership"]["auroc"] > 0.8  # photo backgrounds are easy to tell
     assert 0 <= sp["parts"]["fonts"]["out_of_support_fraction"] <= 1
     parts = read_json(ws, "results/robustness/details.json")["parts"]

@@ -3,7 +3,7 @@
 The sweeps (:data:`SWEEPS`) are one-parameter-at-a-time variations of the default study:
 
 - ``bias``: bias strength of the in-support shifts, ``curate.spurious_tint.p`` 0.5..0.9 and
-  ``curate.label_shift.p_minority`` 0.1..0.3 (the defaults 0.5 / 0.2 are the baseline row);
+  ``curate.label_shift.p_minority`` 0.1..0.3 (the defaults 0.9 / 0.2 are the baseline row);
 - ``finetune``: fine-tuning hyper-parameters (epochs, lr, weight decay, batch size).
 
 Each point is queued with ``dvc exp run --queue -S key=value`` and the queue is run with
@@ -32,7 +32,7 @@ from askshift.io import flatten, write_text
 
 #: name -> list of points; a point is {param key: value} (one key each: one-at-a-time sweeps).
 SWEEPS: dict[str, list[dict]] = {
-    "bias": [{"curate.spurious_tint.p": v} for v in (0.6, 0.7, 0.8, 0.9)]
+    "bias": [{"curate.spurious_tint.p": v} for v in (0.5, 0.6, 0.7, 0.8)]
     + [{"curate.label_shift.p_minority": v} for v in (0.1, 0.3)],
     "finetune": [{"finetune.train.epochs": v} for v in (1, 6)]
     + [{"finetune.train.lr": v} for v in (0.005, 0.05)]

