@@ -85,7 +85,9 @@ def main() -> None:
                             "stages": ran, "peak_rss_gb": round(rss, 2)})
         print(f"dvc exp run -S {kv}: {wall:.1f} s = {wall / total:.0%} of the full run; re-ran {', '.join(ran)}",
               flush=True)
-        subprocess.run(["git", "checkout", "--", "."], cwd=ws, check=True)   # back to the committed run
+        # back to the committed run, by content: `dvc exp run` rewrites git's index as well
+        subprocess.run(["git", "read-tree", "HEAD"], cwd=ws, check=True)
+        subprocess.run(["git", "checkout-index", "-f", "-a"], cwd=ws, check=True)
         subprocess.run(["dvc", "checkout", "--force"], cwd=ws, check=True, capture_output=True)
     result = {"workspace": str(ws), "params": "smoke" if args.smoke else "default",
               "stages": rows, "total_s": round(total, 1), "noop_repro_s": round(min(noop), 2),
