@@ -202,13 +202,14 @@ def robustness_claims(inputs: Inputs, rules: Rules, debiased: bool = False) -> l
         for r in judged[judged["kind"] == kind].itertuples():
             section, paper = PAPER_SHIFT_CLAIMS.get(r.shift, ("Sec. 5.1 (extra shift)", "not in the paper: "
                                                               "this world's extra shift"))
+            which = f"({r.shift}, {r.strategy.upper()})"
             if kind == "in-support" and debiased:
                 rule, section, paper = "positive", "Sec. 7", "ER > 0 after fine-tuning on a de-biased set"
-                text = f"Fine-tuned on a de-biased set, pre-training gives ER on an in-support shift ({r.shift})"
+                text = f"Fine-tuned on a de-biased set, pre-training gives ER on an in-support shift {which}"
             elif kind == "in-support":
-                rule, text = "near_zero", f"Pre-training gives ~no ER on an in-support shift ({r.shift})"
+                rule, text = "near_zero", f"Pre-training gives ~no ER on an in-support shift {which}"
             else:
-                rule, text = "positive", f"Pre-training gives ER on an out-of-support shift ({r.shift})"
+                rule, text = "positive", f"Pre-training gives ER on an out-of-support shift {which}"
             claims.append(_shift_claim(r, section, text, paper, rule, rules, lp.get(r.shift)))
 
     # Sec. 3 in this world: does ER vary by shift, i.e. is it clearly positive on some shift

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from askshift.io import atomic_path, write_json, write_text
+from askshift.study import cores
 from askshift.study.config import ParamsError, stage_config
 from askshift.study.layout import timings_file
 
@@ -95,17 +96,17 @@ def set_threads(cfg) -> dict:
     """Threads of this stage process. torch's intra-op threads come from `compute.threads` when
     the stage declares it (they change floating-point results: 1 and 2 threads train other
     weights, so they are a param, never guessed); the BLAS pools of numpy / scipy / scikit-learn
-    (results do not depend on them) get this process's share of the cores when several stages
-    or queue workers run at once."""
+    (results do not depend on them) get this process's share of its cores (a queue worker's,
+    see :mod:`askshift.study.cores`) when several stages or queue workers run at once."""
     from threadpoolctl import threadpool_limits
 
     ACTIVE.mkdir(parents=True, exist_ok=True)
     mine = ACTIVE / f"{os.getpid()}.pid"
     mine.write_text("")
     atexit.register(mine.unlink, missing_ok=True)
-    share = max(1, (os.cpu_count() or 1) // _active_stages())
+    share = max(1, len(os.sched_getaffinity(0)) // _active_stages())
     threadpool_limits(limits=share, user_api="blas")
-    out = {"blas_threads": share, "active_stages": _active_stages()}
+    out = {"blas_threads": share, "active_stages": _active_stages(), **cores.PINNED}
     if cfg is not None and "compute" in cfg and "torch" in sys.modules:
         import torch
 

@@ -1,0 +1,48 @@
+"""Queue workers' share of the cores (askshift.study.cores), on a fake /proc."""
+from __future__ import annotations
+
+import pytest
+
+from askshift.study import cores
+
+
+def test_worker_cores_slices_and_round_robin():
+    assert cores.worker_cores([0, 1], 1, 2) == [0] and cores.worker_cores([0, 1], 2, 2) == [1]
+    assert cores.worker_cores(list(range(8)), 2, 3) == [3, 4]
+    eight = [cores.worker_cores(list(range(8)), k, 3) for k in (1, 2, 3)]
+    assert sorted(c for s in eight for c in s) == list(range(8))          # a partition
+    assert [cores.worker_cores([0, 1], k, 4) for k in (1, 2, 3, 4)] == [[0], [1], [0], [1]]
+    with pytest.raises(ValueError, match="worker 3 of 2"):
+        cores.worker_cores([0, 1], 3, 2)
+
+
+def _proc(root, pid, ppid, *argv):
+    d = root / str(pid)
+    d.mkdir()
+    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (d / "stat").write_text(f"{pid} (py thon) S {ppid} 0 0")
+
+
+@pytest.fixture
+def fake_proc(tmp_path, monkeypatch):
+    monkeypatch.setattr(cores, "PROC", tmp_path)
+    return tmp_path
+
+
+def test_queue_worker_found_through_the_process_tree(fake_proc):
+    dvc = "/venv/bin/dvc"
+    _proc(fake_proc, 10, 1, "python", dvc, "exp", "queue-worker", "dvc-exp-35a559-1@localhost", "--clean")
+    _proc(fake_proc, 11, 1, "python", dvc, "exp", "queue-worker", "dvc-exp-35a559-2@localhost")
+    _proc(fake_proc, 12, 1, "python", dvc, "exp", "queue-worker", "dvc-exp-ffffff-1@localhost")  # another repo
+    _proc(fake_proc, 20, 11, "/bin/sh", "-c", "python -m stages.finetune")
+    _proc(fake_proc, 21, 20, "python", "-m", "stages.finetune")
+    _proc(fake_proc, 30, 1, "python", "-m", "stages.finetune")            # a plain `dvc repro`
+    assert cores.queue_worker(21) == ("dvc-exp-35a559", 2)
+    assert cores.queue_worker(30) is None
+    assert cores.queue_workers("dvc-exp-35a559") == [1, 2]
+
+
+def test_pin_outside_a_queue_changes_nothing(fake_proc):
+    before = __import__("os").sched_getaffinity(0)
+    assert cores.pin_queue_worker() == {}
+    assert __import__("os").sched_getaffinity(0) == before
