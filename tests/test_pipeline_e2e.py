@@ -195,6 +195,7 @@ def test_exp_show_leads_with_the_headline_numbers(workspace):
     first_param = min(i for i, c in enumerate(header) if c.split(":")[-1] in params)
     metrics = [c for c in header[:first_param] if c not in ids]  # dvc exp show: ids, metrics, params, deps
     assert metrics[:3] == ["shifts.spurious_tint.r2", "shifts.spurious_tint.er_ft", "shifts.spurious_tint.er_ft_low"]
+    assert {"claims.agrees", "claims.disagrees", "claims.unclear"} <= set(metrics)   # the report's tally
     counts = [c for c in metrics if re.search(r"(^|[.:])(n|n_\w+|per_\w+|wall_seconds)(\.|$)", c)]
     assert counts == [] and len(metrics) > 20
 

@@ -107,6 +107,11 @@ def test_robustness_claims_follow_the_rules(tmp_path):
     assert varies.verdict == C.AGREES and "unseen_tint" in varies.ours and "spurious_tint" in varies.ours
     assert rows["er/out_above_in/ft"].verdict == C.UNCLEAR and "flip" in rows["er/out_above_in/ft"].detail
     assert rows["er/imagenet"].verdict == NOT_PRODUCED  # the published table is not an input here
+    # the report's metrics: a tally of the verdicts, then each claim's verdict by key
+    m = C.verdicts(list(rows.values()))
+    assert m["verdicts"]["er/label_shift/ft"] == C.DISAGREES and len(m["verdicts"]) == len(rows)
+    assert sum(m["claims"].values()) == len(rows) and m["claims"][C.AGREES] == sum(
+        c.verdict == C.AGREES for c in rows.values()) >= 3
 
 
 def test_debiased_runs_are_judged_by_the_sec7_prediction(tmp_path):
@@ -171,7 +176,7 @@ def test_report_stage_reads_only_declared_pipeline_outputs():
         assert d in produced or (ROOT / d).exists(), d
     # the report's outputs are final: no stage reads them
     outs = stage_outputs(y)["report"]
-    assert set(outs) == {"reports/parts", "reports/index.html"}
+    assert set(outs) == {"reports/parts", "reports/index.html", "reports/verdicts.json"}
     for name in y["stages"]:
         for d in declared_deps(y, name):
             assert not any(d == o or d.startswith(o + "/") for o in outs), (name, d)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from askshift.io import write_text
+from askshift.io import write_json, write_text
 from askshift.report import claims, index, parts, provenance, render
 from askshift.report.inputs import Inputs, declared_deps, read_dvc_yaml, stage_outputs
 from askshift.study.stage import StageFailed
@@ -114,6 +114,7 @@ def build(params: dict, params_file: str = "params.yaml", only: list[str] | None
         rendered.append((part, f"parts/{part.name}.html", missing))
     rows = claims.build(inputs, claims.Rules.from_params(cfg), debiased=params["finetune"]["dataset"] == "debiased")
     claims.to_frame(rows).to_csv(tmp / "claims.csv", index=False)
+    write_json(REPORTS / "verdicts.json", claims.verdicts(rows))
     prov = provenance.collect(params, dvc_yaml, inputs, root)
     page = index.render(rows, rendered, prov, params)
 

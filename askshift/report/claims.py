@@ -443,3 +443,11 @@ def build(inputs: Inputs, rules: Rules, debiased: bool = False) -> list[Claim]:
 
 def to_frame(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame([c.as_row() for c in claims])
+
+
+def verdicts(claims: list[Claim]) -> dict:
+    """The report's metrics (reports/verdicts.json, shown by `dvc exp show`): how many claims
+    agree, disagree or are unclear, then each claim's verdict by its key."""
+    kinds = dict.fromkeys([AGREES, DISAGREES, UNCLEAR] + [c.verdict for c in claims])
+    return {"claims": {v: sum(c.verdict == v for c in claims) for v in kinds},
+            "verdicts": {c.key: c.verdict for c in claims}}
