@@ -51,15 +51,26 @@ def er_table(d: dict) -> str:
 
 
 def parts_table(rob: dict, split: dict | None) -> str:
-    lines = ["| shift | out-of-support share | membership AUROC | ER in-support | ER out-of-support | ER in, matched |",
-             "|---|---|---|---|---|---|"]
+    """ER of each part per judged strategy (FT, LP-FT), never their mean."""
+    parts_ = ("in", "out", "in_matched")
+    lines = ["| shift | out-of-support share | membership AUROC | "
+             + " | ".join(f"{k.upper()}: {p.replace('_', ', ')}" for k in ("ft", "lpft") for p in parts_) + " |",
+             "|---|---|---|" + "---|" * 2 * len(parts_)]
     for name, parts in rob.get("parts", {}).items():
         sp = (split or {}).get("parts", {}).get(name, {})
         auroc = sp.get("membership", {}).get("auroc")
         row = [f"{100 * sp['out_of_support_fraction']:.0f}%" if sp else "–", f"{auroc:.3f}" if auroc else "–"]
-        row += [_pp(parts.get(p, {}).get("er_mean")) for p in ("in", "out", "in_matched")]
+        row += [_pp(parts.get(p, {}).get(f"er_{k}")) for k in ("ft", "lpft") for p in parts_]
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def verdicts_line(root: Path) -> str | None:
+    path = root / "reports" / "verdicts.json"
+    if not path.exists():
+        return None
+    tally = json.loads(path.read_text())["claims"]
+    return "Claims table (reports/index.html): " + ", ".join(f"{n} {v}" for v, n in tally.items()) + "."
 
 
 def arms_table(iv: dict) -> str:
@@ -94,11 +105,14 @@ def summary(root: Path = Path(".")) -> str:
     rob = _details("robustness")
     if rob is None:
         raise CLIError(f"{layout.details_file('robustness')} is missing: run `dvc repro` first")
-    parts = [stamp(root), "", "### ER per shift (Sec. 3 / 5.1)", "",
+    parts = [stamp(root), *([""] + [verdicts_line(root)] if verdicts_line(root) else []),
+             "", "### ER per shift (Sec. 3 / 5.1)", "",
              f"ER in percentage points, {rob['scale']} fit over the from-scratch baselines (n of them), "
              f"official 95% interval; fine-tuned on the `{rob['finetune_dataset']}` set.", "", er_table(rob)]
     split = _details("split")
-    parts += ["", "### Splitting shifts (Sec. 5.2)", "", parts_table(rob, split)]
+    parts += ["", "### Splitting shifts (Sec. 5.2)", "", "ER (percentage points) of each part, per strategy; "
+              "`in, matched`: the in-support part re-weighted to the out-of-support part's difficulty.", "",
+              parts_table(rob, split)]
     for stage, title, fn in (("interventions", "Bias interventions (Sec. 6)", arms_table),
                              ("debiased", "Curated de-biased fine-tuning (Sec. 7)", debiased_table)):
         d = _details(stage)
