@@ -110,7 +110,11 @@ def test_repro_runs_every_stage_and_every_model_learns(workspace):
     er = read_json(ws, "results/robustness/details.json")["shifts"]
     assert set(er) == {"spurious_tint", "label_shift", "unseen_tint", "flip", "pad", "photo_background",
                        "fonts", "corpus_fonts", "uci_digits", "mixture"}
-    assert er["spurious_tint"]["r2"] > 0.5 and er["spurious_tint"]["n_baseline"] == 10  # 3 full runs x 3 + 1 subset
+    # accuracy on the line where the shift keeps it (label shift; at p = 0.9 the spurious tint
+    # does not: its baselines' shifted accuracy depends on how much each leans on the tint)
+    r2 = {name: round(s["r2"], 3) for name, s in er.items()}
+    assert r2["label_shift"] > 0.5, r2
+    assert er["spurious_tint"]["n_baseline"] == 10   # 3 full runs x 3 snapshots + 1 subset
     for name, s in er.items():
         assert s["er_ft_low"] <= s["er_ft"] <= s["er_ft_high"], name
 
@@ -274,13 +278,13 @@ def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
     fine-tunes while the default run's checkpoints are still there: they must not be resumed
     ('trained on other data' used to stop it). The corpus does not change: no pre-training."""
     ws, _ = workspace
-    r = dvc(ws, "exp", "run", "-n", "bias09", "-S", "curate.spurious_tint.p=0.9")
+    r = dvc(ws, "exp", "run", "-n", "bias05", "-S", "curate.spurious_tint.p=0.5")   # default 0.9
     assert stages_ran(r.stdout) == {"params", "curate", "baseline", "finetune", "evaluate@baseline",
                                     "evaluate@finetune", "robustness", "report", "interventions", "debiased",
                                     "split"}
     rows = pd.read_csv(io.StringIO(dvc(ws, "exp", "show", "--csv").stdout))
-    exp = rows[rows["Experiment"] == "bias09"]
-    assert len(exp) == 1 and float(exp["curate.spurious_tint.p"].iloc[0]) == 0.9
+    exp = rows[rows["Experiment"] == "bias05"]
+    assert len(exp) == 1 and float(exp["curate.spurious_tint.p"].iloc[0]) == 0.5
     base = rows[rows["Experiment"].isna() & (rows["rev"] != "workspace")].iloc[[0]]  # the committed run
     # the biased training data changed, so did the tint baselines' ER fit; the plain ones did not
     col = "shifts.spurious_tint.er_ft"
