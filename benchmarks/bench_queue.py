@@ -3,6 +3,7 @@ from the same committed run: both wall times and their ratio (goal on 2 cores: <
 
     ./bin/venv python benchmarks/bench_queue.py [--smoke] [--workspace DIR] [--set KEY=VALUE ...]
         [--jobs 2] [--json OUT]
+    ./bin/venv python benchmarks/bench_queue.py --reuse CLONE ...   # a clone whose run is committed
 
 The default experiments change finetune.train.lr (0.05 and 0.03): fine-tuning, evaluation,
 robustness, the analyses that fine-tune and the report re-run. The run cache is cleared before
@@ -42,6 +43,8 @@ def restore_head(ws: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workspace", type=Path, help="existing empty folder to use (default: a temp dir)")
+    ap.add_argument("--reuse", type=Path, help="a git clone of this repo whose `dvc repro` is done and "
+                    "committed (clean `git status`): start from its run instead of making one")
     ap.add_argument("--smoke", action="store_true", help="smoke-sized params instead of the defaults")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="the experiments (default: finetune.train.lr=0.05 and =0.03)")
@@ -49,13 +52,19 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     points = args.set or ["finetune.train.lr=0.05", "finetune.train.lr=0.03"]
-    ws = args.workspace or Path(tempfile.mkdtemp(prefix="askshift-queue-"))
-    make_workspace(ws, SMOKE if args.smoke else {})
-    t0 = time.time()
-    sh(ws, "dvc", "repro")
-    print(f"baseline run: {time.time() - t0:.0f} s", flush=True)
-    sh(ws, "git", "add", "-A")
-    sh(ws, "git", "commit", "-qm", "baseline run")
+    if args.reuse:
+        ws = args.reuse.resolve()
+        if sh(ws, "git", "status", "--porcelain", "--untracked-files=no").strip() or \
+                "changed" in sh(ws, "dvc", "status"):
+            raise SystemExit(f"--reuse {ws}: commit its finished run first (git status / dvc status not clean)")
+    else:
+        ws = args.workspace or Path(tempfile.mkdtemp(prefix="askshift-queue-"))
+        make_workspace(ws, SMOKE if args.smoke else {})
+        t0 = time.time()
+        sh(ws, "dvc", "repro")
+        print(f"baseline run: {time.time() - t0:.0f} s", flush=True)
+        sh(ws, "git", "add", "-A")
+        sh(ws, "git", "commit", "-qm", "baseline run")
 
     t0 = time.time()
     for i, kv in enumerate(points):
@@ -81,7 +90,7 @@ def main() -> None:
     rows = pd.read_csv(io.StringIO(sh(ws, "dvc", "exp", "show", "--csv"))).set_index("Experiment")
     cols = [c for c in rows.columns if c.startswith("shifts.")]
     equal = all(rows.loc[f"serial-{i}", cols].equals(rows.loc[f"queued-{i}", cols]) for i in range(len(points)))
-    result = {"params": "smoke" if args.smoke else "default", "experiments": points, "jobs": args.jobs,
+    result = {"params": "smoke" if args.smoke else "as committed" if args.reuse else "default", "experiments": points, "jobs": args.jobs,
               "serial_s": round(serial, 1), "queue_s": round(queued, 1), "ratio": round(queued / serial, 3),
               "results_equal": equal}
     print(f"queue / serial = {queued / serial:.2f}; results equal: {equal}")
