@@ -1,6 +1,8 @@
 """Queue workers' share of the cores (askshift.study.cores), on a fake /proc."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from askshift.study import cores
@@ -46,3 +48,11 @@ def test_pin_outside_a_queue_changes_nothing(fake_proc):
     before = __import__("os").sched_getaffinity(0)
     assert cores.pin_queue_worker() == {}
     assert __import__("os").sched_getaffinity(0) == before
+
+
+def test_usable_cores_follows_the_affinity_mask_or_the_machine(monkeypatch):
+    if hasattr(os, "sched_getaffinity"):
+        assert cores.usable_cores() == len(os.sched_getaffinity(0))
+        monkeypatch.delattr(os, "sched_getaffinity")    # e.g. macOS: no affinity mask
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert cores.usable_cores() == 7

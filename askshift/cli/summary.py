@@ -105,7 +105,8 @@ def summary(root: Path = Path(".")) -> str:
     rob = _details("robustness")
     if rob is None:
         raise CLIError(f"{layout.details_file('robustness')} is missing: run `dvc repro` first")
-    parts = [stamp(root), *([""] + [verdicts_line(root)] if verdicts_line(root) else []),
+    verdicts = verdicts_line(root)
+    parts = [stamp(root), *(["", verdicts] if verdicts else []),
              "", "### ER per shift (Sec. 3 / 5.1)", "",
              f"ER in percentage points, {rob['scale']} fit over the from-scratch baselines (n of them), "
              f"official 95% interval; fine-tuned on the `{rob['finetune_dataset']}` set.", "", er_table(rob)]

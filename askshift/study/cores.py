@@ -73,6 +73,14 @@ def worker_cores(cores: list[int], k: int, n: int) -> list[int]:
     return cores[bounds[k - 1]:bounds[k]]
 
 
+def usable_cores() -> int:
+    """How many cores this process may run on: its affinity mask (a pinned queue worker's share)
+    where the OS has one, else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def pin_queue_worker() -> dict:
     """Pin this process to its queue worker's share of the cores (see the module docstring).
     Returns what it did, for the stage's timings file."""

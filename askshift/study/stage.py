@@ -104,9 +104,10 @@ def set_threads(cfg) -> dict:
     mine = ACTIVE / f"{os.getpid()}.pid"
     mine.write_text("")
     atexit.register(mine.unlink, missing_ok=True)
-    share = max(1, len(os.sched_getaffinity(0)) // _active_stages())
+    active = _active_stages()
+    share = max(1, cores.usable_cores() // active)
     threadpool_limits(limits=share, user_api="blas")
-    out = {"blas_threads": share, "active_stages": _active_stages(), **cores.PINNED}
+    out = {"blas_threads": share, "active_stages": active, **cores.PINNED}
     if cfg is not None and "compute" in cfg and "torch" in sys.modules:
         import torch
 
