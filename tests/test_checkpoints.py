@@ -26,3 +26,26 @@ def test_checkpoint_dir_keys_recipe_data_and_init(tmp_path):
     assert a != stagekit.checkpoint_dir("finetune", "ft", recipe, data=(x, y))
     w.write_bytes(b"weights v2")
     assert stagekit.checkpoint_dir("finetune", "ft", recipe, data=(x, y), init=w) != a
+
+
+def test_train_config_caps_validations_and_checkpoints_per_run():
+    section = {"epochs": 3, "batch_size": 8, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0,
+               "schedule": "cosine", "warmup_epochs": 0.0, "label_smoothing": 0.0, "grad_clip": 0.0}
+    compute = {"device": "cpu", "amp": "off", "threads": 1}
+    short = stagekit.train_config(section, compute, seed=0)
+    assert (short.eval_every, short.checkpoint_every) == (1, 1)      # short runs: every epoch
+    long = stagekit.train_config(section, compute, seed=0, epochs=100)   # a 200-image set, 200 steps
+    assert (long.eval_every, long.checkpoint_every) == (10, 10)      # 10 of each, not 100
+    # neither changes what the run computes: the recipe (and its checkpoint folder) is the same
+    assert long.identity() == stagekit.train_config(section, compute, seed=0, epochs=100, eval_every=1,
+                                                     checkpoint_every=1).identity()
+
+
+def test_finetune_step_floor_follows_the_dataset():
+    from askshift.study import finetune
+    from askshift.study.config import Section
+
+    values = {"finetune": {"dataset": "reference", "min_steps": 200}, "debiased": {"min_steps": 100}}
+    assert finetune.min_steps(Section(values, stage="finetune")) == 200
+    values["finetune"]["dataset"] = "debiased"     # the Sec. 7 recipe for small curated sets
+    assert finetune.min_steps(Section(values, stage="finetune")) == 100

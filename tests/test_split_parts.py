@@ -151,3 +151,40 @@ def test_pixel_features_pool_and_flatten():
     assert SP.pixel_features(x, 32).shape == (2, 32 * 32 * 3)
     with pytest.raises(ValueError, match="must divide"):
         SP.pixel_features(x, 5)
+
+
+def test_matched_er_gate_on_difficulty_overlap():
+    """Two model families with their own per-example errors (scratch baselines share one,
+    the fine-tunes another); no shift inside the support, so the truth in-support is ER = 0.
+    When the out-of-support part is far harder, the re-weighted in-support part is a handful of
+    the examples scratch models find hardest, where the other family looks robust: the share is
+    small and the gate refuses. With an out-of-support part about as hard, the share is large and
+    the estimate is near 0."""
+    rng = np.random.default_rng(5)
+    n_in, n_out = 2000, 1000
+
+    def world(out_ease):
+        oos = np.r_[np.zeros(n_in, bool), np.ones(n_out, bool)]
+        ease = np.r_[rng.normal(1.0, 0.7, n_in), rng.normal(out_ease, 0.7, n_out)]
+        scratch_err, other_err = rng.normal(0, 1.0, (2, n_in + n_out))   # each family's own hard examples
+        rows, correct = [], []
+        for r in range(6):
+            for skill in (-0.6, 0.0, 0.6):
+                correct.append(rng.random(n_in + n_out) < stats.norm.cdf(skill + ease + scratch_err))
+                rows.append({"model": f"b{r}-{skill}", "variant": "plain", "role": "baseline", "strategy": "scratch",
+                             "copy": 0, "run": f"b{r}", "ref_acc": float(stats.norm.cdf((skill + 1.0) / np.sqrt(1.49 + 1)))})
+        for c in range(4):
+            correct.append(rng.random(n_in + n_out) < stats.norm.cdf(0.6 + ease + other_err))
+            rows.append({"model": f"p{c}", "variant": "plain", "role": "pretrained", "strategy": "ft", "copy": c,
+                         "run": f"p{c}", "ref_acc": float(stats.norm.cdf(1.6 / np.sqrt(1.49 + 1)))})
+        return np.array(correct), pd.DataFrame(rows), oos
+
+    correct, info, oos = world(out_ease=-2.5)           # out-of-support far harder: little overlap
+    open_ = SP.matched_er(correct, info, oos)
+    assert open_["share"].iloc[0] < 0.1 and open_["er"].iloc[0] > 0.03     # biased up, as on the digits mixture
+    gated = SP.matched_er(correct, info, oos, min_share=0.25)
+    assert "er" not in gated and gated["note"].iloc[0].startswith("difficulty overlap too small")
+    assert gated["share"].iloc[0] == pytest.approx(open_["share"].iloc[0])
+    correct, info, oos = world(out_ease=0.8)             # about as hard: most of the part counts
+    close = SP.matched_er(correct, info, oos, min_share=0.25)
+    assert close["share"].iloc[0] > 0.5 and abs(close["er"].iloc[0]) < 0.02

@@ -529,28 +529,44 @@ def baseline_halves(correct: np.ndarray, info: pd.DataFrame) -> tuple[np.ndarray
 
 
 def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale: str = "probit",
-               confidence: float = 0.95, min_examples: int = 20, part: str = "in_matched") -> pd.DataFrame:
+               confidence: float = 0.95, min_examples: int = 20, min_share: float = 0.0,
+               part: str = "in_matched") -> pd.DataFrame:
     """ER on the in-support part at the out-of-support part's difficulty (appendix control),
     cross-fitted: difficulty measured by the same baselines that fit the line would select the
     examples those baselines got wrong and push the line down (every other model would look
     robust). So the baselines are split into two halves of independent training runs
     (:func:`baseline_halves`); the weights come from one half's difficulty, the line from the
     other half, and the two ERs (and interval bounds) are averaged. ``n_baseline`` is the
-    smaller half's size."""
+    smaller half's size.
+
+    ``share`` is the re-weighted part's effective size (Kish) over the in-support examples. A
+    small share means the in-support part has few examples as hard as the out-of-support ones,
+    and the control then measures ER on the examples scratch models find hardest, where any
+    other family of models looks robust even without a shift (on the mixture's known in-support
+    half: +8 to +15 pp at shares of 2-4%, about +2 pp at 60%; docs/analyses.md). Below
+    ``min_share`` one row with ``note`` and no ER is returned."""
     rest = np.flatnonzero(info["role"].to_numpy() != "baseline")
     halves = baseline_halves(correct, info)
     units = [len(set((info["run"] if "run" in info else info["model"]).to_numpy()[h])) for h in halves]
     if min(len(h) for h in halves) < 3 or min(units) < 1:
         return pd.DataFrame([{"part": part, "note": f"needs two halves of independent baseline runs with >= 3 "
                                                     f"models each, got {[len(h) for h in halves]}"}])
-    ers = []
+    ers, shares = [], []
+    n_in = int((~np.asarray(out_of_support, dtype=bool)).sum())
     for fit_half, diff_half in (halves, halves[::-1]):
         w = matched_weights(out_of_support, np.asarray(correct, dtype=float)[diff_half].mean(axis=0))
         if w is None:
             return pd.DataFrame([{"part": part, "note": "an empty part: nothing to match"}])
+        shares.append(w.sum() ** 2 / (w ** 2).sum() / n_in)
         rows = np.sort(np.concatenate([fit_half, rest]))
         pts = part_points(np.asarray(correct)[rows], info.iloc[rows].reset_index(drop=True), {part: w})
         ers.append(part_er(pts, scale=scale, confidence=confidence, min_examples=min_examples))
+    share = float(np.mean(shares))
+    if share < min_share:
+        return pd.DataFrame([{"part": part, "n_examples": n_in, "effective_n": share * n_in, "share": share,
+                              "note": f"difficulty overlap too small: the re-weighted in-support part is worth "
+                                      f"{share * n_in:.0f} of {n_in} examples ({share:.1%} < {min_share:.0%}); "
+                                      "the control would measure the examples scratch models find hardest"}])
     if any("er" not in e or e["er"].isna().all() for e in ers):
         return ers[0]
     out = ers[0].copy()
@@ -558,6 +574,7 @@ def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale
         if c in out:
             out[c] = (ers[0][c].to_numpy() + ers[1][c].to_numpy()) / 2
     out["n_baseline"] = min(len(h) for h in halves)
+    out["share"] = share
     out["note"] = (f"cross-fitted over two halves of independent baseline runs ({units[0]} and {units[1]} runs): "
                    "weights from one, line from the other")
     return out

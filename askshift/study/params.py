@@ -255,6 +255,7 @@ SCHEMA: dict = {
         "C": Float(1e-6, 1e6),
         "epsilon": Float(1e-6, 1.0),
         "min_part": Int(1, 1_000_000),
+        "matched_min_share": Float(0.0, 1.0),
     },
     "theory": {
         "d": Int(2, 10000),

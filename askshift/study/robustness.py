@@ -69,13 +69,46 @@ def part_tables(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFram
             and r["true_out_of_support"].notna().all() else None
         er = part_er(part_points(correct, info, part_weights(oos, true_out=true_out)), scale=rob.scale,
                      confidence=rob.confidence, min_examples=cfg.split.min_part)
-        matched = [matched_er(correct, info, oos, scale=rob.scale, confidence=rob.confidence,
-                              min_examples=cfg.split.min_part)]
+        gate = {"scale": rob.scale, "confidence": rob.confidence, "min_examples": cfg.split.min_part,
+                "min_share": cfg.split.matched_min_share}
+        matched = [matched_er(correct, info, oos, **gate)]
         if true_out is not None:  # the control's check: on the truly in-support half it must give ~0
-            matched.append(matched_er(correct, info, true_out, scale=rob.scale, confidence=rob.confidence,
-                                      min_examples=cfg.split.min_part, part="true_in_matched"))
+            matched.append(matched_er(correct, info, true_out, **gate, part="true_in_matched"))
         er = pd.concat([er, *matched], ignore_index=True)
         er.insert(0, "shift", name)
+        rows.append(er)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+CHECK_EXAMPLES = 1000  # examples drawn from each half of a control-check mixture
+
+
+def control_check(cfg, acc: pd.DataFrame, preds: pd.DataFrame, variant: str = "plain") -> pd.DataFrame:
+    """The difficulty-matched control on mixtures whose in-support half is known: reference test
+    examples of ``variant`` (truly in-support: the truth is ER = 0) plus the examples of one of
+    its shifted sets, for each such set. Ungated (every share reported), so the table shows how
+    far the control strays from 0 as the difficulty overlap (``share``) shrinks; the
+    ``split.matched_min_share`` gate is read against it."""
+    rob, index, rows = cfg.robustness, layout.read_shift_index(), []
+    ref = layout.reference(variant)
+    info = acc[acc["dataset"] == ref][RUN_COLUMNS + ["accuracy"]].rename(
+        columns={"accuracy": "ref_acc"}).reset_index(drop=True)
+    if info.empty:
+        return pd.DataFrame()
+    models = info["model"].tolist()
+    rng = np.random.default_rng(layout.run_seed(cfg.seed, "control-check", variant))
+    c_in, _ = correctness_matrix(preds, models, ref)
+    c_in = c_in[:, rng.permutation(c_in.shape[1])[:CHECK_EXAMPLES]]
+    for name, pair in index.items():
+        if pair["reference"] != ref or pair["shifted"] not in set(preds["dataset"]):
+            continue
+        c_out, _ = correctness_matrix(preds, models, pair["shifted"])
+        c_out = c_out[:, rng.permutation(c_out.shape[1])[:CHECK_EXAMPLES]]
+        oos = np.r_[np.zeros(c_in.shape[1], bool), np.ones(c_out.shape[1], bool)]
+        er = matched_er(np.concatenate([c_in, c_out], axis=1), info, oos, scale=rob.scale,
+                        confidence=rob.confidence, min_examples=cfg.split.min_part, part="true_in_matched")
+        er.insert(0, "hard_half", name)
+        er.insert(1, "kind", pair["kind"])
         rows.append(er)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -113,17 +146,18 @@ def part_claims(parts: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
 
 
 def run(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The per-shift tables (``er``, ``points``, ``lines``), the per-part table (``parts``) and
-    the metrics (per shift, per part of each split shift, and the Sec. 5.2 claims)."""
+    """The per-shift tables (``er``, ``points``, ``lines``), the per-part table (``parts``), the
+    difficulty control's check (``control_check``) and the metrics (per shift, per part of each split shift, and the Sec. 5.2 claims)."""
     tables, shifts = shift_tables(cfg, acc)
     parts = part_tables(cfg, acc, preds, ratios)
+    check = control_check(cfg, acc, preds)
     for name, p in part_headline(parts).items():
         print(f"{name:18s} parts: " + ", ".join(f"{k} {v['er_mean']:+.4f}" for k, v in p.items()
                                                  if v["er_mean"] is not None and np.isfinite(v["er_mean"])), flush=True)
     metrics = {"scale": cfg.robustness.scale, "metric": cfg.robustness.metric,
                "finetune_dataset": cfg.finetune.dataset, "shifts": shifts, "parts": part_headline(parts),
                "claims": part_claims(parts, {k: v["kind"] for k, v in shifts.items()})}
-    return {**tables, "parts": parts}, metrics
+    return {**tables, "parts": parts, "control_check": check}, metrics
 
 
 def headline(metrics: dict) -> dict:

@@ -19,16 +19,19 @@ from askshift.nn.config import TrainConfig
 from askshift.study.layout import CHECKPOINTS
 
 
-MAX_EVALS = 10  # validations per run: a 200-image set trained 100 epochs must not validate 100 times
+MAX_EVALS = 10        # validations per run: a 200-image set trained 100 epochs must not validate 100 times
+MAX_CHECKPOINTS = 10  # checkpoints per run, for the same reason (a kill loses at most a tenth of the run)
 
 
 def train_config(section, compute, seed: int, **overrides) -> TrainConfig:
-    """A TrainConfig from a params `train` section plus the compute settings. Validation runs
-    every epoch up to 10 epochs, then 10 times per run (the weights do not depend on it)."""
-    epochs = dict(section, **overrides)["epochs"]
-    overrides.setdefault("eval_every", max(1, epochs // MAX_EVALS))
-    return TrainConfig(**dict(section), seed=seed, device=compute["device"], amp=compute["amp"],
-                       num_threads=compute["threads"], **overrides)
+    """A TrainConfig from a params `train` section plus the compute settings. Validation and
+    checkpoints run every epoch up to 10 epochs, then 10 times per run (the weights do not
+    depend on either)."""
+    values = {**dict(section), **overrides}
+    values.setdefault("eval_every", max(1, values["epochs"] // MAX_EVALS))
+    values.setdefault("checkpoint_every", max(1, values["epochs"] // MAX_CHECKPOINTS))
+    return TrainConfig(**values, seed=seed, device=compute["device"], amp=compute["amp"],
+                       num_threads=compute["threads"])
 
 
 def checkpoint_dir(stage: str, run: str, recipe: dict, *, data, init=None) -> Path:
