@@ -175,6 +175,13 @@ def test_analyses_outputs(workspace):
     assert 0 <= sp["parts"]["fonts"]["out_of_support_fraction"] <= 1
     parts = read_json(ws, "results/robustness/details.json")["parts"]
     assert {"in", "out", "all", "true_in", "true_out"} <= set(parts["mixture"])
+    # the difficulty control, checked on mixtures whose in-support half is the plain reference test split
+    check = pd.read_csv(ws / "results/robustness/control_check.csv")
+    assert {"unseen_tint", "flip", "fonts", "mixture"} <= set(check["hard_half"])
+    assert check["share"].between(0, 1, inclusive="right").all()
+    matched = pd.read_csv(ws / "results/robustness/parts.csv").query("part == 'in_matched'")
+    gate = read_json(ws, "results/params/robustness.json")["split"]["matched_min_share"]
+    assert not (matched["er"].notna() & (matched["share"] < gate)).any()
     th = read_json(ws, "results/theory/details.json")["theorem"]
     assert th["theorem_error"] < 1e-6 and th["pretrained_wins"]
     assert th["control_big_step"]["theorem_error"] > 1 and th["control_off_subspace"]["theorem_error"] > 1
@@ -269,6 +276,13 @@ def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
     header = table.splitlines()[0]
     assert "shifts.spurious_tint.er_ft" in header and "finetune.dataset" in header
     assert "debiased" in table
+    # the small curated sets train for debiased.min_steps (the Sec. 7 recipe), not finetune.min_steps
+    from askshift.study.layout import epochs_for
+    p = read_json(ws, "results/params/finetune.json")
+    for m in json.loads((ws / "models/finetune/index.json").read_text()):
+        if m["strategy"] != "lp":
+            assert m["epochs"] == epochs_for(m["n_train"], p["finetune"]["train"]["batch_size"],
+                                             p["finetune"]["train"]["epochs"], p["debiased"]["min_steps"])
     git(ws, "add", "-A")
     git(ws, "commit", "-qm", "debiased experiment applied")
 
