@@ -542,8 +542,9 @@ def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale
     ``share`` is the re-weighted part's effective size (Kish) over the in-support examples. A
     small share means the in-support part has few examples as hard as the out-of-support ones,
     and the control then measures ER on the examples scratch models find hardest, where any
-    other family of models looks robust even without a shift (on the mixture's known in-support
-    half: +8 to +15 pp at shares of 2-4%, about +2 pp at 60%; docs/analyses.md). Below
+    other family of models looks robust even without a shift (on mixtures with a known in-support
+    half: several to 20+ pp at shares of a few percent, within ~1 pp above 60%; the robustness
+    step's ``control_check`` table). Below
     ``min_share`` one row with ``note`` and no ER is returned."""
     rest = np.flatnonzero(info["role"].to_numpy() != "baseline")
     halves = baseline_halves(correct, info)
