@@ -96,8 +96,11 @@ def set_threads(cfg) -> dict:
     """Threads of this stage process. torch's intra-op threads come from `compute.threads` when
     the stage declares it (they change floating-point results: 1 and 2 threads train other
     weights, so they are a param, never guessed); the BLAS pools of numpy / scipy / scikit-learn
-    (results do not depend on them) get this process's share of its cores (a queue worker's,
-    see :mod:`askshift.study.cores`) when several stages or queue workers run at once."""
+    get this process's share of its cores (a queue worker's, see :mod:`askshift.study.cores`)
+    when several stages or queue workers run at once. Known defect: that share depends on the
+    machine's load, and scikit-learn's solvers do depend on it (the split step's temperatures
+    moved by 1e-8 between 1 and 2 BLAS threads), so a stage run beside another pipeline's stage
+    is not bitwise the same; the pools should follow params instead."""
     from threadpoolctl import threadpool_limits
 
     ACTIVE.mkdir(parents=True, exist_ok=True)
