@@ -6,15 +6,11 @@ from askshift.study import layout, robustness
 from askshift.study.stage import run_stage, write_outputs
 
 OUT = layout.results("robustness")
-PLAIN = layout.reference("plain")
 
 
 def main(cfg) -> None:
     ratios = pd.read_csv(layout.results("split") / "ratios.csv")
-    index = layout.read_shift_index()   # the split shifts, and the plain variant's sets for the control check
-    preds = layout.read_predictions(sorted({layout.shifted(s) for s in ratios["shift"].unique()}
-                                           | {p["shifted"] for p in index.values() if p["reference"] == PLAIN}
-                                           | {PLAIN}))
+    preds = layout.read_predictions(robustness.prediction_sets(ratios))
     tables, details = robustness.run(cfg, layout.read_accuracies(), preds, ratios)
     write_outputs({**{OUT / f"{name}.csv": t for name, t in tables.items()},
                    layout.metrics_file("robustness"): robustness.headline(details),

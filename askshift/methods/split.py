@@ -558,7 +558,7 @@ def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale
         w = matched_weights(out_of_support, np.asarray(correct, dtype=float)[diff_half].mean(axis=0))
         if w is None:
             return pd.DataFrame([{"part": part, "note": "an empty part: nothing to match"}])
-        shares.append(w.sum() ** 2 / (w ** 2).sum() / n_in)
+        shares.append(effective_size(w) / n_in)
         rows = np.sort(np.concatenate([fit_half, rest]))
         pts = part_points(np.asarray(correct)[rows], info.iloc[rows].reset_index(drop=True), {part: w})
         ers.append(part_er(pts, scale=scale, confidence=confidence, min_examples=min_examples))
@@ -581,6 +581,12 @@ def matched_er(correct: np.ndarray, info: pd.DataFrame, out_of_support, *, scale
     return out
 
 
+def effective_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size of non-negative weights: (sum w)^2 / sum w^2."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / (w ** 2).sum())
+
+
 def part_points(correct: np.ndarray, info: pd.DataFrame, parts: dict[str, np.ndarray]) -> pd.DataFrame:
     """Accuracy of each model (rows of ``correct``, described by ``info`` in the same order)
     on each part: weighted mean of its correctness. Columns: ``info``'s + part, shift_acc,
@@ -595,7 +601,7 @@ def part_points(correct: np.ndarray, info: pd.DataFrame, parts: dict[str, np.nda
         f["part"] = name
         f["shift_acc"] = c @ w / w.sum()
         f["n_examples"] = int((w > 0).sum())
-        f["effective_n"] = float(w.sum() ** 2 / (w ** 2).sum())
+        f["effective_n"] = effective_size(w)
         frames.append(f)
     return pd.concat(frames, ignore_index=True)
 

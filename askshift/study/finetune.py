@@ -34,8 +34,9 @@ def train_one(cfg, r: layout.Run, lr_factor: float, tr, va, num_classes: int, ke
     returns the model, its history and its epochs."""
     f = cfg.finetune
     seed = layout.run_seed(cfg.seed, "finetune", r.name)
-    epochs = layout.epochs_for(len(tr), f.train.batch_size, f.train.epochs, min_steps(cfg))
-    lp_epochs = layout.epochs_for(len(tr), f.lp.batch_size, f.lp.epochs, min_steps(cfg))
+    floor = min_steps(cfg)
+    epochs = layout.epochs_for(len(tr), f.train.batch_size, f.train.epochs, floor)
+    lp_epochs = layout.epochs_for(len(tr), f.lp.batch_size, f.lp.epochs, floor)
     tcfg = train_config({**f.train, "epochs": epochs, "lr": f.train.lr * lr_factor}, cfg.compute, seed)
     lp_cfg = train_config({**f.lp, "epochs": lp_epochs, "lr": f.lp.lr * lr_factor}, cfg.compute, seed)
     model = models.create_model(cfg.model.arch, num_classes, weights=f"pipeline:{layout.PRETRAINED_MODEL}", seed=seed)

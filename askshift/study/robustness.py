@@ -80,10 +80,19 @@ def part_tables(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFram
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-CHECK_EXAMPLES = 1000  # examples drawn from each half of a control-check mixture
+CHECK_EXAMPLES = 1000     # examples drawn from each half of a control-check mixture
+CHECK_VARIANT = "plain"   # its reference test split is the check's known in-support half
 
 
-def control_check(cfg, acc: pd.DataFrame, preds: pd.DataFrame, variant: str = "plain") -> pd.DataFrame:
+def prediction_sets(ratios: pd.DataFrame) -> list[str]:
+    """The datasets whose predictions the step reads: the split shifts, and the check variant's
+    reference and shifted sets."""
+    ref = layout.reference(CHECK_VARIANT)
+    checked = {p["shifted"] for p in layout.read_shift_index().values() if p["reference"] == ref}
+    return sorted({layout.shifted(s) for s in ratios["shift"].unique()} | checked | {ref})
+
+
+def control_check(cfg, acc: pd.DataFrame, preds: pd.DataFrame, variant: str = CHECK_VARIANT) -> pd.DataFrame:
     """The difficulty-matched control on mixtures whose in-support half is known: reference test
     examples of ``variant`` (truly in-support: the truth is ER = 0) plus the examples of one of
     its shifted sets, for each such set. Ungated (every share reported), so the table shows how
@@ -99,8 +108,9 @@ def control_check(cfg, acc: pd.DataFrame, preds: pd.DataFrame, variant: str = "p
     rng = np.random.default_rng(layout.run_seed(cfg.seed, "control-check", variant))
     c_in, _ = correctness_matrix(preds, models, ref)
     c_in = c_in[:, rng.permutation(c_in.shape[1])[:CHECK_EXAMPLES]]
+    predicted = set(preds["dataset"].unique())
     for name, pair in index.items():
-        if pair["reference"] != ref or pair["shifted"] not in set(preds["dataset"]):
+        if pair["reference"] != ref or pair["shifted"] not in predicted:
             continue
         c_out, _ = correctness_matrix(preds, models, pair["shifted"])
         c_out = c_out[:, rng.permutation(c_out.shape[1])[:CHECK_EXAMPLES]]
@@ -147,7 +157,8 @@ def part_claims(parts: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
 
 def run(cfg, acc: pd.DataFrame, preds: pd.DataFrame, ratios: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict]:
     """The per-shift tables (``er``, ``points``, ``lines``), the per-part table (``parts``), the
-    difficulty control's check (``control_check``) and the metrics (per shift, per part of each split shift, and the Sec. 5.2 claims)."""
+    difficulty control's check (``control_check``) and the metrics (per shift, per part of each
+    split shift, and the Sec. 5.2 claims)."""
     tables, shifts = shift_tables(cfg, acc)
     parts = part_tables(cfg, acc, preds, ratios)
     check = control_check(cfg, acc, preds)
