@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -56,3 +57,27 @@ def test_usable_cores_follows_the_affinity_mask_or_the_machine(monkeypatch):
         monkeypatch.delattr(os, "sched_getaffinity")    # e.g. macOS: no affinity mask
     monkeypatch.setattr(os, "cpu_count", lambda: 7)
     assert cores.usable_cores() == 7
+
+
+def test_blas_threads_follow_params_never_the_machine_load(monkeypatch):
+    """scikit-learn's solvers give other results with 1 and 2 BLAS threads (split temperatures
+    1e-8 apart), so the count is a param: compute.threads where the stage declares it (0 = the
+    cores this process may use), else 1; another pipeline running beside it changes nothing."""
+    from threadpoolctl import threadpool_info
+
+    from askshift.study import stage
+    from askshift.study.config import Section
+
+    monkeypatch.setattr(cores, "usable_cores", lambda: 5)
+    with_compute = lambda n: Section({"compute": {"threads": n, "device": "cpu", "amp": "off"}}, stage="t")
+    assert stage.blas_threads(with_compute(1)) == 1 and stage.blas_threads(with_compute(3)) == 3
+    assert stage.blas_threads(with_compute(0)) == 5
+    assert stage.blas_threads(Section({"seed": 0}, stage="t")) == 1 and stage.blas_threads(None) == 1
+    monkeypatch.delitem(sys.modules, "torch", raising=False)      # leave this process's torch threads alone
+    before = {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    try:
+        assert stage.set_threads(with_compute(1)) == {"blas_threads": 1, **cores.PINNED}
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    finally:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=max(before.values(), default=None), user_api="blas")

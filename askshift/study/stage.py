@@ -76,41 +76,27 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
 
 
 AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
-ACTIVE = Path(os.environ.get("ASKSHIFT_ACTIVE_DIR", "/tmp/askshift-active-stages"))
-
-
-def _active_stages() -> int:
-    """Stage processes of this machine running now (this one included), from a registry of
-    pid files that every stage keeps while it runs."""
-    n = 0
-    for f in ACTIVE.glob("*.pid") if ACTIVE.is_dir() else []:
-        try:
-            os.kill(int(f.stem), 0)
-            n += 1
-        except (ValueError, ProcessLookupError, PermissionError):
-            f.unlink(missing_ok=True)
-    return max(n, 1)
+def blas_threads(cfg) -> int:
+    """Threads of the BLAS pools (numpy / scipy / scikit-learn) of a stage: ``compute.threads``
+    where the stage declares it (0: every core this process may use), else 1. A param, never the
+    machine's load: scikit-learn's solvers depend on the thread count (the split step's
+    temperatures move by 1e-8 between 1 and 2 BLAS threads), so a stage run beside another
+    pipeline, or in a queue, must get the same count as alone. Queue workers share the machine
+    by core affinity (:mod:`askshift.study.cores`), not by thread count."""
+    if cfg is not None and "compute" in cfg:
+        return cfg.compute.threads or cores.usable_cores()
+    return 1
 
 
 def set_threads(cfg) -> dict:
-    """Threads of this stage process. torch's intra-op threads come from `compute.threads` when
-    the stage declares it (they change floating-point results: 1 and 2 threads train other
-    weights, so they are a param, never guessed); the BLAS pools of numpy / scipy / scikit-learn
-    get this process's share of its cores (a queue worker's, see :mod:`askshift.study.cores`)
-    when several stages or queue workers run at once. Known defect: that share depends on the
-    machine's load, and scikit-learn's solvers do depend on it (the split step's temperatures
-    moved by 1e-8 between 1 and 2 BLAS threads), so a stage run beside another pipeline's stage
-    is not bitwise the same; the pools should follow params instead."""
+    """Threads of this stage process, from params only (:func:`blas_threads`; torch's intra-op
+    threads are ``compute.threads`` when the stage declares it: 1 and 2 threads train other
+    weights, so they are a param, never guessed). Returns what was set, for the timings file."""
     from threadpoolctl import threadpool_limits
 
-    ACTIVE.mkdir(parents=True, exist_ok=True)
-    mine = ACTIVE / f"{os.getpid()}.pid"
-    mine.write_text("")
-    atexit.register(mine.unlink, missing_ok=True)
-    active = _active_stages()
-    share = max(1, cores.usable_cores() // active)
-    threadpool_limits(limits=share, user_api="blas")
-    out = {"blas_threads": share, "active_stages": active, **cores.PINNED}
+    blas = blas_threads(cfg)
+    threadpool_limits(limits=blas, user_api="blas")
+    out = {"blas_threads": blas, **cores.PINNED}
     if cfg is not None and "compute" in cfg and "torch" in sys.modules:
         import torch
 
