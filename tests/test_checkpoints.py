@@ -39,6 +39,14 @@ def test_train_config_caps_validations_and_checkpoints_per_run():
     # neither changes what the run computes: the recipe (and its checkpoint folder) is the same
     assert long.identity() == stagekit.train_config(section, compute, seed=0, epochs=100, eval_every=1,
                                                      checkpoint_every=1).identity()
+    # with the set's size known, records are >= MIN_STEPS_BETWEEN (25) optimizer steps apart
+    tiny = stagekit.train_config({**section, "batch_size": 128}, compute, 0, 200, epochs=50)  # 2 steps/epoch
+    assert (tiny.eval_every, tiny.checkpoint_every) == (13, 13)       # epochs 13, 26, 39 and the last
+    big = stagekit.train_config({**section, "batch_size": 128}, compute, 0, 6000, epochs=5)   # 47 steps/epoch
+    assert (big.eval_every, big.checkpoint_every) == (1, 1)
+    assert stagekit.record_every(3, 10, 10, 128) == 3                 # never beyond the run
+    assert tiny.identity() == stagekit.train_config({**section, "batch_size": 128}, compute, 0,
+                                                    epochs=50).identity()
 
 
 def test_finetune_step_floor_follows_the_dataset():

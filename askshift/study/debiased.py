@@ -86,7 +86,7 @@ def train_job(cfg, job: Job, eval_sets: dict) -> pd.DataFrame:
     predict the evaluation sets."""
     s = cfg.finetune if job.kind == "pretrained" else cfg.baseline
     epochs = layout.epochs_for(len(job.data), s.train.batch_size, s.train.epochs, cfg.debiased.min_steps)
-    tcfg = train_config({**s.train, "epochs": epochs}, cfg.compute, job.seed)
+    tcfg = train_config({**s.train, "epochs": epochs}, cfg.compute, job.seed, len(job.data))
     model, _ = train_arm(job.kind, job.data, None, tcfg, arch=cfg.model.arch, arch_kwargs=cfg.model.kwargs.to_dict(),
                          num_classes=NUM_CLASSES, pretrained=layout.PRETRAINED_MODEL)
     print(f"{job.name}: {len(job.data)} images, {epochs} epochs", flush=True)

@@ -37,8 +37,8 @@ def train_one(cfg, r: layout.Run, lr_factor: float, tr, va, num_classes: int, ke
     floor = min_steps(cfg)
     epochs = layout.epochs_for(len(tr), f.train.batch_size, f.train.epochs, floor)
     lp_epochs = layout.epochs_for(len(tr), f.lp.batch_size, f.lp.epochs, floor)
-    tcfg = train_config({**f.train, "epochs": epochs, "lr": f.train.lr * lr_factor}, cfg.compute, seed)
-    lp_cfg = train_config({**f.lp, "epochs": lp_epochs, "lr": f.lp.lr * lr_factor}, cfg.compute, seed)
+    tcfg = train_config({**f.train, "epochs": epochs, "lr": f.train.lr * lr_factor}, cfg.compute, seed, len(tr))
+    lp_cfg = train_config({**f.lp, "epochs": lp_epochs, "lr": f.lp.lr * lr_factor}, cfg.compute, seed, len(tr))
     model = models.create_model(cfg.model.arch, num_classes, weights=f"pipeline:{layout.PRETRAINED_MODEL}", seed=seed)
     recipe = {"run": r.as_dict(), "train": tcfg.identity(), "lp": lp_cfg.identity()}
     ckpt = checkpoint_dir("finetune", r.name, recipe, data=(tr.images, tr.labels), init=layout.PRETRAINED_MODEL)

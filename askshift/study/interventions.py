@@ -228,7 +228,7 @@ def arm_config(cfg, kind: str, trial: int, variant: str, n_train: int) -> TrainC
         return train_config(cfg.baseline.train, cfg.compute, seed)
     f = cfg.finetune
     epochs = layout.epochs_for(n_train, f.train.batch_size, f.train.epochs, f.min_steps)
-    return train_config({**f.train, "epochs": epochs}, cfg.compute, seed)
+    return train_config({**f.train, "epochs": epochs}, cfg.compute, seed, n_train)
 
 
 def evaluation_sets(cfg, variant: str, ref: Dataset) -> tuple[dict[str, Dataset], dict[str, str]]:

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import math
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,15 +22,29 @@ from askshift.study.layout import CHECKPOINTS
 
 MAX_EVALS = 10        # validations per run: a 200-image set trained 100 epochs must not validate 100 times
 MAX_CHECKPOINTS = 10  # checkpoints per run, for the same reason (a kill loses at most a tenth of the run)
+MIN_STEPS_BETWEEN = 25  # optimizer steps between two validations or checkpoints, at least: one
+                        # validation of the 1000 val images costs ~3 training steps of 128 and a
+                        # checkpoint ~2, so this keeps both under ~15% of a short run's compute
 
 
-def train_config(section, compute, seed: int, **overrides) -> TrainConfig:
-    """A TrainConfig from a params `train` section plus the compute settings. Validation and
-    checkpoints run every epoch up to 10 epochs, then 10 times per run (the weights do not
-    depend on either)."""
+def record_every(epochs: int, most: int, n_train: int | None, batch_size: int) -> int:
+    """Epochs between two validations (or checkpoints): at most ``most`` per run, and, when the
+    training set size is known, at least :data:`MIN_STEPS_BETWEEN` optimizer steps apart (a
+    200-image set has 2 steps per epoch). The last epoch is always recorded."""
+    every = max(1, epochs // most)
+    if n_train:
+        every = max(every, math.ceil(MIN_STEPS_BETWEEN / math.ceil(n_train / batch_size)))
+    return min(every, epochs)
+
+
+def train_config(section, compute, seed: int, n_train: int | None = None, **overrides) -> TrainConfig:
+    """A TrainConfig from a params `train` section plus the compute settings. Validations and
+    checkpoints follow :func:`record_every` (``n_train``: the training set's size; the weights
+    depend on neither)."""
     values = {**dict(section), **overrides}
-    values.setdefault("eval_every", max(1, values["epochs"] // MAX_EVALS))
-    values.setdefault("checkpoint_every", max(1, values["epochs"] // MAX_CHECKPOINTS))
+    values.setdefault("eval_every", record_every(values["epochs"], MAX_EVALS, n_train, values["batch_size"]))
+    values.setdefault("checkpoint_every", record_every(values["epochs"], MAX_CHECKPOINTS, n_train,
+                                                       values["batch_size"]))
     return TrainConfig(**values, seed=seed, device=compute["device"], amp=compute["amp"],
                        num_threads=compute["threads"])
 
