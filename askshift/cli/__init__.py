@@ -24,7 +24,7 @@ PROG = "askshift"
 #: Modules that register subcommands on import, one command each.
 COMMAND_MODULES: list[str] = ["askshift.cli.er", "askshift.cli.probe", "askshift.cli.sweeps", "askshift.cli.download",
                               "askshift.cli.report", "askshift.cli.deps", "askshift.cli.summary",
-                              "askshift.cli.bias_curve"]
+                              "askshift.cli.bias_curve", "askshift.cli.ask"]
 
 
 class CLIError(Exception):
