@@ -227,3 +227,20 @@ def test_effect_part_trains_and_measures_er(tmp_path, model_file):
     assert set(e["er"]["all"]) == {"ft", "lpft"}
     assert all(np.isfinite(r["er"]) and r["er_low"] <= r["er"] <= r["er_high"] for r in e["er"]["all"].values())
     assert result["verdict"]["measured"]
+
+
+def test_a_timm_model_from_a_local_file(tmp_path, monkeypatch):
+    """timm:<name.tag>@file: the model's own input size (160 for test_resnet.r160_in1k) and
+    normalisation; the effect part is skipped with its reason (it trains at the pipeline's size)."""
+    import timm
+    import torch
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.save(timm.create_model("test_resnet", num_classes=1000).state_dict(), tmp_path / "w.pth")
+    ref, sh = make_sets(tmp_path, n=40, kind="tint")
+    o = AskOptions(model=f"timm:test_resnet.r160_in1k@{tmp_path / 'w.pth'}", k=3, progress=False, n_boot=50)
+    result, _ = ask(str(ref), str(sh), o)
+    assert result["model"] == "timm test_resnet.r160_in1k at 160x160"
+    assert "not such a model" in result["effect_skipped"] and "effect" not in result
+    with pytest.raises(ImageSetError, match="is not a timm model with a pretrained config"):
+        ask(str(ref), str(sh), AskOptions(model="timm:nosuchnet.x", k=3, progress=False))
