@@ -291,3 +291,29 @@ def test_dvclive_logging(tmp_path):
     rows = tsv.read_text().strip().splitlines()
     assert len(rows) == 3 and rows[0].startswith("step")
     assert (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").exists()
+
+
+def test_dvclive_logs_recorded_epochs_and_replays_them_on_resume(tmp_path):
+    """eval_every=2 over 5 epochs: epochs 2, 4 and 5 are logged; a run stopped after epoch 3
+    and resumed (a fresh Live, as a re-run stage gets) logs the same three points."""
+    dvclive = pytest.importorskip("dvclive")
+
+    def steps(folder):
+        rows = (folder / "plots" / "metrics" / "train" / "loss.tsv").read_text().strip().splitlines()[1:]
+        return [r.split("\t")[1] for r in rows]
+
+    c = cfg(epochs=5, eval_every=2)
+    with dvclive.Live(str(tmp_path / "a"), dvcyaml=False, save_dvc_exp=False) as live:
+        T.fit(make_model(), make_data(n=64), make_data(n=32, seed=1), c, live=live)
+    assert len(steps(tmp_path / "a")) == 3
+
+    def stop_after_3(epoch, rec):
+        if epoch == 3:
+            raise T.StopTraining
+
+    with dvclive.Live(str(tmp_path / "b"), dvcyaml=False, save_dvc_exp=False) as live:
+        T.fit(make_model(), make_data(n=64), make_data(n=32, seed=1), c, ckpt_dir=tmp_path / "ck", live=live,
+              on_epoch_end=stop_after_3)
+    with dvclive.Live(str(tmp_path / "b"), dvcyaml=False, save_dvc_exp=False) as live:
+        T.fit(make_model(), make_data(n=64), make_data(n=32, seed=1), c, ckpt_dir=tmp_path / "ck", live=live)
+    assert steps(tmp_path / "b") == steps(tmp_path / "a")

@@ -316,8 +316,9 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     - ``save_epochs``: epochs after which the model is also kept as ``snapshot_path(ckpt_dir, e)``
       (0 = the initial model); needs ``ckpt_dir``.
     - ``live``: a ``dvclive.Live``; metrics ``train/loss``, ``train/acc``, ``val/loss``,
-      ``val/acc``, ``lr`` are logged per epoch followed by ``live.next_step()``. Epochs restored
-      from a checkpoint are replayed from ``live.step`` on, so curves are complete.
+      ``val/acc``, ``lr`` are logged every ``eval_every`` epochs and at the last one (each
+      followed by ``live.next_step()``; a 200-image set trained 50 epochs logs 4 points, not 50).
+      Epochs restored from a checkpoint are replayed from ``live.step`` on, so curves are complete.
     - ``sample_weight``: optional per-example loss weights ``(N,)`` (finite, >= 0, not all 0),
       e.g. :func:`askshift.interventions.group_balanced_weights` for group-balanced
       re-weighting. Each batch's loss is then ``mean_i(w_i * loss_i)`` (an unbiased estimate of
@@ -385,8 +386,11 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
         elif 0 in save_epochs:
             M.atomic_torch_save(_payload(model), snapshot_path(ckpt_dir, 0))
 
+        def recorded(epoch: int) -> bool:     # validated and logged (the weights ignore it)
+            return epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+
         if live is not None:
-            for rec in history[int(getattr(live, "step", 0) or 0):]:
+            for rec in [r for r in history if recorded(r["epoch"])][int(getattr(live, "step", 0) or 0):]:
                 _log_live(live, rec)
 
         disable = None if cfg.progress is None else not cfg.progress
@@ -423,7 +427,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
             bar.close()
             rec: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / n,
                                    "train_acc": int(correct) / n, "lr": float(lr_used)}
-            if val_t is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            if val_t is not None and recorded(epoch):
                 logits_v = torch.from_numpy(_map_batches(model, val_t[0], lambda m, x: m(x), 512,
                                                          device, cfg.amp, channels_last))
                 yv = val_t[1]
@@ -443,7 +447,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                     "scaler": scaler.state_dict() if scaler is not None else None,
                     "rng": _rng_state(gen), "history": history,
                 }, checkpoint_path(ckpt_dir))
-            if live is not None:
+            if live is not None and recorded(epoch):
                 _log_live(live, rec)
             if on_epoch_end is not None:
                 try:
