@@ -132,6 +132,12 @@ def test_sizes_are_reported_and_resized(tmp_path):
     Image.new("L", (300, 900), 128).save(d / "b.jpg")
     s = check_images(list_images(d))
     assert s.size_summary() == {"width": [64, 182, 300], "height": [32, 466, 900], "area_ratio": 131.8359375}
+    from askshift.study.ask import size_warnings
+
+    small = check_images(list_images(write_folder(tmp_path / "small", [np.zeros((32, 32, 3), np.uint8)], None)))
+    warn = size_warnings(s, small, 32)
+    assert len(warn) == 2 and "largest / smallest area 132x" in warn[0] and "differs 133x" in warn[1]
+    assert size_warnings(small, small, 32) == []
     batch = next(iter_batches(s, 32))
     assert batch.shape == (2, 32, 32, 3) and batch.dtype == np.uint8
     assert (batch[0] == [255, 0, 0]).all() and (batch[1] == 128).all()
@@ -150,6 +156,8 @@ def test_verdict_thresholds():
     assert "a gain" in v.measured[0] and "no significant effect" in v.measured[1]
     assert "do not show the expected gain" in v.measured[-1]
     assert "De-bias or curate" in V.decide(0.01, 0.0, 0.03, 500, 0.55).advice[0]
+    v = V.decide(0.01, 0.0, 0.03, 500, 0.55, {"all": {"ft": row}})
+    assert v.kind == "in-support" and "Unlike the rule of thumb" in v.measured[-1]
 
 
 def test_share_interval_covers_the_share():

@@ -25,6 +25,7 @@ OUT_OF_SUPPORT_MIN = 0.50
 MIN_SHIFTED = 50
 MAX_INTERVAL = 0.30
 
+STRATEGY_NAMES = {"ft": "FT", "lp": "LP", "lpft": "LP-FT"}
 KINDS = ("in-support", "out-of-support", "mixed", "too weak to say")
 
 ADVICE_IN = ("Pre-training is not expected to fix this part of the shift: its examples lie where the reference "
@@ -73,7 +74,7 @@ def support_kind(share: float, low: float, high: float, n_shifted: int) -> tuple
 def _er_words(label: str, row: dict) -> str:
     er, lo, hi = row["er"], row["er_low"], row["er_high"]
     what = "a gain" if lo > 0 else ("a loss" if hi < 0 else "no significant effect")
-    return f"{label}: ER {_pp(er)} [{_pp(lo)}, {_pp(hi)}] ({what}; baseline fit r² {row['r2']:.2f}, {row['n_baseline']} points)"
+    return f"{label}: ER {_pp(er)} [{_pp(lo)}, {_pp(hi)}] ({what}; baseline fit r² {row['r2']:.2f}, {int(row['n_baseline'])} points)"
 
 
 def decide(share: float, low: float, high: float, n_shifted: int, domain_auroc: float,
@@ -95,10 +96,15 @@ def decide(share: float, low: float, high: float, n_shifted: int, domain_auroc: 
                     ["Collect more shifted examples (a few hundred at least) and ask again."])
     for part, label in (("all", "whole shifted set"), ("out", "out-of-support part"), ("in", "in-support part")):
         for strategy, row in ((effect or {}).get(part) or {}).items():
-            v.measured.append(_er_words(f"{strategy.upper()} on the {label}", row))
+            v.measured.append(_er_words(f"{STRATEGY_NAMES.get(strategy, strategy)} on the {label}", row))
     if effect and kind in ("out-of-support", "mixed"):
         gains = [r["er_low"] > 0 for r in (effect.get("out") or effect.get("all") or {}).values()]
         if gains and not any(gains):
             v.measured.append("The fine-tuned pre-trained models do not show the expected gain on the out-of-support "
                               "examples: with this pre-trained model, pre-training did not help here.")
+    if effect and kind == "in-support":
+        gains = [r["er_low"] > 0 for r in (effect.get("all") or {}).values()]
+        if gains and any(gains):
+            v.measured.append("Unlike the rule of thumb, the fine-tuned pre-trained models do gain on this in-support "
+                              "shift: pre-training helped here, though the paper finds such gains small.")
     return v

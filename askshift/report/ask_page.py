@@ -15,6 +15,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from askshift.io import atomic_path, write_json, write_text
+from askshift.methods.verdict import STRATEGY_NAMES
 
 TEMPLATES = Path(__file__).parent / "templates" / "askshift"
 EXAMPLES = 8          # images of each part shown
@@ -90,7 +91,8 @@ def render(result: dict, table: pd.DataFrame) -> str:
     figures = {"ratios": ratio_histogram(table, result["support"]["epsilon"])}
     if "effect" in result:
         figures["accuracy"] = accuracy_figure(result["effect"])
-    return env.get_template("ask.html.j2").render(r=result, figures=figures, examples=examples(table))
+    return env.get_template("ask.html.j2").render(r=result, figures=figures, examples=examples(table),
+                                                  names=STRATEGY_NAMES)
 
 
 def write(out: str | Path, result: dict, table: pd.DataFrame) -> Path:

@@ -259,7 +259,8 @@ def ask(reference: str, shifted: str, opts: AskOptions = AskOptions()) -> tuple[
     sh_f, sh_img = features(sh, model, size, opts, "shifted", keep_images=want_effect)
     numbers, log_ratio, oos = support(ref_f, sh_f, opts)
     result = {"reference": _describe(ref), "shifted": _describe(sh), "classes": classes,
-              "model": described, "options": asdict(opts), "support": numbers}
+              "model": described, "options": asdict(opts), "support": numbers,
+              "warnings": size_warnings(ref, sh, size)}
     if want_effect:
         result["effect"] = effect(ref_img, ref_y, sh_img, sh_y, oos, opts.model, opts)
     elif opts.effect:
@@ -276,6 +277,24 @@ def ask(reference: str, shifted: str, opts: AskOptions = AskOptions()) -> tuple[
                           "label": sh.labels if sh.labels is not None else None,
                           "log_ratio": log_ratio, "out_of_support": oos})
     return result, table
+
+
+def size_warnings(ref: ImageSet, sh: ImageSet, size: int, spread: float = 16.0) -> list[str]:
+    """Sizes that the reader should know about: a set whose image areas differ by more than
+    ``spread`` times, or two sets whose median areas do (after resizing to ``size``, a change of
+    resolution is itself a difference the domain classifier may see)."""
+    out = []
+    for role, images in (("reference", ref), ("shifted", sh)):
+        s = images.size_summary()
+        if s and s["area_ratio"] > spread:
+            out.append(f"the {role} images differ widely in size (largest / smallest area {s['area_ratio']:.0f}x: "
+                       f"widths {s['width'][0]}-{s['width'][2]}, heights {s['height'][0]}-{s['height'][2]}); all were resized to "
+                       f"{size}x{size}")
+    a, b = (np.median(np.prod(i.sizes, axis=1)) for i in (ref, sh))
+    if max(a, b) / max(min(a, b), 1) > spread ** 0.5:
+        out.append(f"the median image area differs {max(a, b) / max(min(a, b), 1):.0f}x between the sets: after "
+                   f"resizing to {size}x{size}, sharpness may tell them apart as much as content does")
+    return out
 
 
 def _describe(images: ImageSet) -> dict:
