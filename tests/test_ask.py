@@ -213,10 +213,13 @@ def test_cli_writes_the_page_and_json(tmp_path, model_file, capsys):
     assert "Out-of-support shift" in capsys.readouterr().out
     # bad input: one line naming the option, nothing written
     shutil.rmtree(out)
-    assert cli(["ask", "--reference", str(tmp_path / "nope"), "--shifted", str(sh), "--out", str(out)]) == 2
+    assert cli(["ask", "--reference", str(tmp_path / "nope"), "--shifted", str(sh), "--out", str(out),
+                "--model", str(model_file)]) == 2
     assert "--reference" in capsys.readouterr().err and not out.exists()
     assert cli(["ask", "--reference", str(ref), "--shifted", str(sh), "--model", str(tmp_path / "m.pt")]) == 2
     assert "no such file" in capsys.readouterr().err
+    with pytest.raises(ImageSetError, match="--model nope.pt: no such file"):   # checked before any image is read
+        AskOptions(model="nope.pt").check()
 
 
 def test_effect_part_trains_and_measures_er(tmp_path, model_file):
