@@ -53,6 +53,8 @@ def ratio_histogram(table: pd.DataFrame, epsilon: float) -> str:
 
 def examples(table: pd.DataFrame, n: int = EXAMPLES, size: int = 96) -> dict[str, list[dict]]:
     """The shifted images most clearly out of support (lowest ratio) and most clearly in it."""
+    from PIL import Image
+
     from askshift.data.imagesets import load_image
 
     order = table.sort_values("log_ratio", kind="stable")
@@ -61,8 +63,6 @@ def examples(table: pd.DataFrame, n: int = EXAMPLES, size: int = 96) -> dict[str
     for part, rows in picks.items():
         out[part] = []
         for r in rows.itertuples():
-            from PIL import Image
-
             buf = io.BytesIO()
             Image.fromarray(load_image(Path(r.path), size)).save(buf, format="PNG")
             out[part].append({"src": base64.b64encode(buf.getvalue()).decode(), "name": Path(r.path).name,

@@ -96,27 +96,17 @@ def load_feature_model(spec: str):
     return model, int(cfg["img_size"]), f"{cfg['arch']} from {spec} at {cfg['img_size']}x{cfg['img_size']}"
 
 
-def _features(batch: np.ndarray, model, opts: AskOptions) -> np.ndarray:
-    from askshift.methods.split import pixel_features
-    from askshift.nn import train
-
-    parts = []
-    if opts.features in ("pretrained", "both"):
-        parts.append(train.extract_features(model, batch, batch_size=opts.batch_size, device=opts.device))
-    if opts.features in ("pixels", "both"):
-        parts.append(pixel_features(batch, opts.pixel_size))
-    return np.hstack(parts)
-
-
 def features(images: ImageSet, model, size: int, opts: AskOptions, role: str,
              keep_images: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Features of every image, one batch in memory at a time (``keep_images``: also return
-    the decoded images, for the effect part)."""
+    the decoded images, for the effect part). Per batch, the split step's own features."""
+    from askshift.study import split
+
     feats, kept = [], []
     bar = tqdm(total=len(images), desc=f"features of {role}", unit="img", disable=opts.progress is False,
                leave=False)
     for batch in iter_batches(images, size, opts.batch_size, role=role):
-        feats.append(_features(batch, model, opts))
+        feats.append(split.features(batch, opts.features, opts.pixel_size, model, opts.batch_size, opts.device))
         if keep_images:
             kept.append(batch)
         bar.update(len(batch))
@@ -169,7 +159,7 @@ def _split_reference(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
 
 
 def effect(ref_images: np.ndarray, ref_labels: np.ndarray, shift_images: np.ndarray, shift_labels: np.ndarray,
-           out_of_support: np.ndarray, model_path: str, opts: AskOptions) -> dict:
+           out_of_support: np.ndarray, model, model_path: str, opts: AskOptions) -> dict:
     """Baselines from scratch and fine-tuned pre-trained models on the user's reference data,
     with the study's recipes (params.yaml); accuracies and ER on the whole shift and per part."""
     from askshift.methods.er_tables import shift_er
@@ -181,33 +171,30 @@ def effect(ref_images: np.ndarray, ref_labels: np.ndarray, shift_images: np.ndar
 
     p = load_params(opts.params_file, machine=False)
     b, f, compute = p["baseline"], p["finetune"], {**p["compute"], "device": opts.device}
-    src = models.model_config(models.load_model(model_path))
+    src = models.model_config(model)
     arch, kwargs, size = src["arch"], src["kwargs"], src["img_size"]
     n_classes = int(ref_labels.max()) + 1
     parts = _split_reference(ref_labels, opts.seed)
     tr, va, te = ((ref_images[parts[s]], ref_labels[parts[s]]) for s in ("train", "val", "test"))
-    runs: list[tuple[dict, object]] = []
-
-    def add(info, model):
-        runs.append((info, model))
+    runs: list[tuple[dict, object]] = []    # (what the model is, the model)
 
     # baselines: one full run's snapshots, and runs on stratified subsets
     seed = layout.run_seed(opts.seed, "ask", "baseline")
     tcfg = train_config(b["train"], compute, seed, len(tr[0]))
-    model = models.create_model(arch, n_classes, img_size=size, seed=seed, **kwargs)
+    scratch = models.create_model(arch, n_classes, img_size=size, seed=seed, **kwargs)
     with tempfile.TemporaryDirectory(prefix="askshift-ask-") as tmp:
         epochs = [e for e in b["snapshot_epochs"] if e <= tcfg.epochs]
-        train.fit(model, tr, va, tcfg, ckpt_dir=tmp, save_epochs=epochs)
+        train.fit(scratch, tr, va, tcfg, ckpt_dir=tmp, save_epochs=epochs)
         for e in epochs:
-            add({"model": f"baseline/full-e{e}", "role": "baseline", "strategy": "scratch", "copy": 0},
-                models.load_model(train.snapshot_path(tmp, e)))
+            runs.append(({"model": f"baseline/full-e{e}", "role": "baseline", "strategy": "scratch", "copy": 0},
+                         models.load_model(train.snapshot_path(tmp, e))))
     rng = np.random.default_rng(seed)
     for frac in b["subset_fractions"]:
         keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(tr[1] == c), max(1, round(frac * (tr[1] == c).sum())),
                                                   replace=False) for c in np.unique(tr[1])]))
         m = models.create_model(arch, n_classes, img_size=size, seed=seed, **kwargs)
         train.fit(m, (tr[0][keep], tr[1][keep]), None, train_config(b["train"], compute, seed, len(keep)))
-        add({"model": f"baseline/subset-{frac:g}", "role": "baseline", "strategy": "scratch", "copy": 0}, m)
+        runs.append(({"model": f"baseline/subset-{frac:g}", "role": "baseline", "strategy": "scratch", "copy": 0}, m))
     # the pre-trained model fine-tuned
     for strategy in ("ft", "lpft"):
         s = layout.run_seed(opts.seed, "ask", strategy)
@@ -216,7 +203,7 @@ def effect(ref_images: np.ndarray, ref_labels: np.ndarray, shift_images: np.ndar
         m = models.create_model(arch, n_classes, weights=f"pipeline:{model_path}", img_size=size, seed=s)
         finetune(m, tr, va, strategy, train_config({**f["train"], "epochs": ep}, compute, s, len(tr[0])),
                  train_config({**f["lp"], "epochs": lp_ep}, compute, s, len(tr[0])))
-        add({"model": f"pretrained/{strategy}", "role": "pretrained", "strategy": strategy, "copy": 0}, m)
+        runs.append(({"model": f"pretrained/{strategy}", "role": "pretrained", "strategy": strategy, "copy": 0}, m))
 
     info, correct = [], []
     for row, m in runs:
@@ -245,20 +232,19 @@ def effect(ref_images: np.ndarray, ref_labels: np.ndarray, shift_images: np.ndar
 
 
 # ---------------------------------------------------------------- the whole question
-def read_sets(reference: str, shifted: str, opts: AskOptions) -> tuple[ImageSet, ImageSet]:
-    """Both sets listed and their headers checked: every input error before any work."""
+def read_sets(reference: str, shifted: str, opts: AskOptions):
+    """Both sets listed, their headers checked and their labels coded (:func:`label_codes`):
+    every input error before any work. Returns ``(ref, shifted, ref labels, shifted labels, classes)``."""
     opts.check()
     ref = check_images(list_images(reference, "reference"), opts.on_bad_image, "reference")
     sh = check_images(list_images(shifted, "shifted"), opts.on_bad_image, "shifted")
-    label_codes(ref, sh)
-    return ref, sh
+    return (ref, sh, *label_codes(ref, sh))
 
 
 def ask(reference: str, shifted: str, opts: AskOptions = AskOptions()) -> tuple[dict, pd.DataFrame]:
     """Every number of the answer (the content of ask.json) and one row per shifted image
     (path, label, log density ratio, out_of_support)."""
-    ref, sh = read_sets(reference, shifted, opts)
-    ref_y, sh_y, classes = label_codes(ref, sh)
+    ref, sh, ref_y, sh_y, classes = read_sets(reference, shifted, opts)
     model, size, described = load_feature_model(opts.model)
     if opts.features != "pretrained" and size % opts.pixel_size:
         raise ImageSetError(f"--pixel-size {opts.pixel_size} must divide the model's input size {size}")
@@ -270,7 +256,7 @@ def ask(reference: str, shifted: str, opts: AskOptions = AskOptions()) -> tuple[
               "model": described, "options": asdict(opts), "support": numbers,
               "warnings": size_warnings(ref, sh, size)}
     if want_effect:
-        result["effect"] = effect(ref_img, ref_y, sh_img, sh_y, oos, opts.model, opts)
+        result["effect"] = effect(ref_img, ref_y, sh_img, sh_y, oos, model, opts.model, opts)
     elif opts.effect:
         result["effect_skipped"] = ("the shifted set has no labels" if sh_y is None else
                                     "the effect part trains at the pipeline model's size on CPU; "
