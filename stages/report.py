@@ -1,12 +1,11 @@
-"""Stage `report`: every part's notebook executed with papermill and rendered to HTML, the
-claims table and provenance on reports/index.html. A part that raises fails the stage.
-One part while working on its template: `python -m askshift report --only PART`."""
+"""Stage `report`: reports/index.html (claims table, links to the parts, provenance) from the
+parts that the `report_<part>` stages rendered. All params: the provenance lists them."""
 from askshift.report import build
 from askshift.study.stage import run_stage
 
 
 def main(cfg) -> None:
-    print(build.build(cfg.to_dict()))
+    print(build.build_index(cfg.to_dict()))
 
 
 if __name__ == "__main__":

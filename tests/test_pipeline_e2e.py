@@ -21,12 +21,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from askshift.study.declared import PART_PARAMS, part_stage
 from askshift.study.dvcfile import expanded_stages, read_dvc_yaml
 from askshift.study.stage import AUDIT_ENV
 from tests.smoke import git, make_workspace
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+PART_STAGES = {part_stage(p) for p in PART_PARAMS}
 
 
 def dvc(ws: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -94,7 +96,7 @@ def test_repro_runs_every_stage_and_every_model_learns(workspace):
     ws, out = workspace
     assert stages_ran(out) == {"params", "download", "curate", "pretrain", "baseline", "finetune",
                                "evaluate@baseline", "evaluate@finetune", "robustness", "report",
-                               "interventions", "debiased", "split", "theory"}
+                               "interventions", "debiased", "split", "theory", *PART_STAGES}
     summary = read_json(ws, "data/curated/summary.json")
     assert summary["ref_plain"]["per_split"] == {"test": 400, "train": 600, "val": 200}
     tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]
@@ -271,7 +273,9 @@ def test_failed_source_loses_nothing(workspace):
 def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
     ws, _ = workspace
     r = dvc(ws, "exp", "run", "-S", "finetune.dataset=debiased")
-    assert stages_ran(r.stdout) == {"params", "finetune", "evaluate@finetune", "robustness", "report"}
+    # the report re-renders only the parts that show the fine-tunes (ER, ER per part) and the index
+    assert stages_ran(r.stdout) == {"params", "finetune", "evaluate@finetune", "robustness",
+                                    "report_robustness", "report_split", "report"}
     table = dvc(ws, "exp", "show", "--csv").stdout
     header = table.splitlines()[0]
     assert "shifts.spurious_tint.er_ft" in header and "finetune.dataset" in header
@@ -295,7 +299,8 @@ def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
     r = dvc(ws, "exp", "run", "-n", "bias05", "-S", "curate.spurious_tint.p=0.5")   # default 0.9
     assert stages_ran(r.stdout) == {"params", "curate", "baseline", "finetune", "evaluate@baseline",
                                     "evaluate@finetune", "robustness", "report", "interventions", "debiased",
-                                    "split"}
+                                    "split", "report_data", "report_robustness", "report_interventions",
+                                    "report_debiased", "report_split"}
     rows = pd.read_csv(io.StringIO(dvc(ws, "exp", "show", "--csv").stdout))
     exp = rows[rows["Experiment"] == "bias05"]
     assert len(exp) == 1 and float(exp["curate.spurious_tint.p"].iloc[0]) == 0.5

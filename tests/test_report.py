@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from ruamel.yaml import YAML
 
-from askshift.study.params import REPORT_PARTS, ParamsError, load_params
+from askshift.study.declared import PART_PARAMS, STAGE_PARAMS, part_stage
+from askshift.study.params import ParamsError, load_params
 from askshift.report import browser, claims as C, index, parts, provenance, render
 from askshift.report.inputs import NOT_PRODUCED, Inputs, declared_deps, producible, stage_outputs
 
@@ -141,7 +142,7 @@ def test_absent_outputs_are_not_produced(tmp_path):
     assert er.verdict == NOT_PRODUCED and "missing on disk" in er.ours
     theory = next(c for c in rows if c.part == "theory")
     assert theory.verdict == NOT_PRODUCED
-    assert "stage `theory` produces it, but it is not a dep of the report stage" in theory.ours
+    assert "stage `theory` produces it, but it is not a dep of stage `report`" in theory.ours
     split = next(c for c in rows if c.part == "split")
     assert "no stage of dvc.yaml produces it" in split.ours
 
@@ -152,7 +153,7 @@ def test_inputs_only_declared_and_existing(tmp_path):
     (tmp_path / "c.json").write_text("{}")
     inp = Inputs(["a"], tmp_path, {"s": ["a", "c.json"]})
     assert inp.has("a/b/x.csv") and inp.has("a") and not inp.has("c.json")
-    assert "not a dep of the report stage" in inp.why_absent("c.json")
+    assert "not a dep of stage `report`" in inp.why_absent("c.json")
     assert [p.name for p in inp.glob("a", "**/*.csv")] == ["x.csv"]
     with pytest.raises(FileNotFoundError, match="c.json"):
         inp.path("c.json")
@@ -161,32 +162,50 @@ def test_inputs_only_declared_and_existing(tmp_path):
 
 
 # ------------------------------------------------------------------ wiring
-def test_params_schema_lists_every_part():
-    assert REPORT_PARTS == parts.NAMES
-    p = load_params(ROOT / "params.yaml", machine=False)
-    assert set(p["report"]["parts"]) <= set(parts.NAMES)
-    C.Rules.from_params(p["report"])
-
-
-def test_report_stage_reads_only_declared_pipeline_outputs():
+def test_every_part_has_a_stage_with_declared_params():
+    assert tuple(PART_PARAMS) == parts.NAMES
     y = dvc_yaml()
-    deps = declared_deps(y)
-    produced = producible(y, deps)
-    for d in deps:  # every dep is either some stage's output or a source file in git
-        assert d in produced or (ROOT / d).exists(), d
-    # the report's outputs are final: no stage reads them
-    outs = stage_outputs(y)["report"]
-    assert set(outs) == {"reports/parts", "reports/index.html", "reports/verdicts.json"}
+    for name in parts.NAMES:
+        stage = y["stages"][part_stage(name)]
+        assert stage["cmd"] == f"python -m stages.report_part {name}"
+        assert [o for o in stage["outs"]] == [f"reports/parts/{name}.{ext}" for ext in ("ipynb", "html", "json")]
+        assert stage["params"] == list(STAGE_PARAMS[part_stage(name)])
+    C.Rules.from_params(load_params(ROOT / "params.yaml", machine=False)["report"])
+
+
+def test_report_stages_read_only_declared_pipeline_outputs():
+    """Each part's stage reads exactly the pipeline outputs its part lists (that some stage of
+    dvc.yaml produces; the split part also its example images), its template and code; the
+    index reads the parts and what the claims need. The report's outputs are final: no
+    analysis stage reads them."""
+    y = dvc_yaml()
+    outs = [o for name, paths in stage_outputs(y).items() if name.startswith("report") for o in paths]
     for name in y["stages"]:
         for d in declared_deps(y, name):
-            assert not any(d == o or d.startswith(o + "/") for o in outs), (name, d)
-    # the report's own code and templates are deps, so editing them re-renders it; the page of
-    # `askshift ask` (ask_page.py, ask.html.j2) and the browser check are not part of the stage
+            if not name.startswith("report"):
+                assert not any(d == o or d.startswith(o + "/") for o in outs), (name, d)
+    for part in parts.PARTS:
+        deps = declared_deps(y, part_stage(part.name))
+        data = [d for d in deps if not d.endswith(".py") and not d.startswith(("results/params/", "reports/templates/"))]
+        sources = [o for o in part.outputs if (ROOT / o).is_file()]   # in git, e.g. the paper's published table
+        wanted = producible(y, list(part.outputs)) + (["data/curated/datasets"] if part.name == "split" else [])
+        assert sorted(data) == sorted(sources + wanted), part.name
+        assert f"reports/templates/{part.name}.ipynb" in deps and "askshift/report/part.py" in deps
+    index_deps = declared_deps(y, "report")
+    for d in index_deps:  # every dep is either some stage's output or a source file in git
+        assert d in producible(y, [d]) or d.startswith("reports/parts/") or (ROOT / d).exists(), d
+    assert {f"reports/parts/{p}.{e}" for p in parts.NAMES for e in ("html", "json")} <= set(index_deps)
+    # the claims' inputs are the index's deps
+    for path in re.findall(r'"((?:results|data)/[^"]+)"', (ROOT / "askshift/report/claims.py").read_text()):
+        assert path in index_deps, f"claims read {path}, not a dep of the index stage"
+    # the report's own code is a dep of the stage that runs it (so editing it re-renders); the
+    # page of `askshift ask` (ask_page.py, ask.html.j2) and the browser check are neither
+    every = {d for name in y["stages"] if name.startswith("report") for d in declared_deps(y, name)}
     not_the_stage = {"__init__.py", "browser.py", "ask_page.py", "ask.html.j2"}
     for f in (ROOT / "askshift" / "report").rglob("*"):
         rel = f.relative_to(ROOT).as_posix()
         if f.is_file() and "__pycache__" not in rel and f.name not in not_the_stage:
-            assert rel in deps, f"{rel} is not a dep of the report stage"
+            assert rel in every, f"{rel} is not a dep of a report stage"
 
 
 def test_top_level_plots_point_at_pipeline_outputs():
@@ -212,17 +231,25 @@ def test_templates_are_parameterised(name):
     assert all(not c.get("outputs") for c in code), "templates are committed without outputs"
 
 
-def test_notebook_setup_rejects_mismatched_parameters(tmp_path, monkeypatch):
+def test_notebook_setup_gives_the_part_only_its_declared_params(tmp_path, monkeypatch):
+    """A part's notebook sees the params its stage declares and nothing else: reading another
+    key raises, naming it (DVC would not re-render the part when that key changes)."""
     from askshift.report import notebook
 
     monkeypatch.chdir(ROOT)
-    cfg = load_params()["report"]
-    ctx = notebook.setup("params.yaml", ["results/robustness/er.csv"], dict(cfg), quiet=True)
-    assert ctx.inputs.deps == ["results/robustness/er.csv"]
-    with pytest.raises(ParamsError, match="min_fit_r2"):
-        notebook.setup("params.yaml", [], {**cfg, "min_fit_r2": 0.123}, quiet=True)
+    ctx = notebook.setup("robustness", None, ["results/robustness/er.csv"], quiet=True)
+    assert ctx.inputs.deps == ["results/robustness/er.csv"] and ctx.inputs.stage == "report_robustness"
+    assert ctx.params["robustness"]["scale"] == load_params()["robustness"]["scale"]
+    assert ctx.rules == C.Rules.from_params(load_params()["report"])
+    with pytest.raises(ParamsError, match="'finetune'.*does not declare"):
+        ctx.params["finetune"]
+    theory = notebook.setup("theory", {"report": {"show_code": False, "cell_timeout": 60}}, [], quiet=True)
+    with pytest.raises(ParamsError, match="report.in_support_tolerance. but does not declare"):
+        theory.rules
     with pytest.raises(ParamsError, match="expected a list of paths"):
-        notebook.setup("params.yaml", "results", dict(cfg), quiet=True)
+        notebook.setup("theory", None, "results", quiet=True)
+    with pytest.raises(ParamsError, match="not a report part; choose one of data, robustness"):
+        notebook.setup("thoery", None, [], quiet=True)
 
 
 # ------------------------------------------------------------------ provenance and index
@@ -368,11 +395,11 @@ def check_report_dir(reports: Path) -> None:
     """What the end-to-end test asserts about a rendered report (also usable by hand)."""
     page = (reports / "index.html").read_text(encoding="utf-8")
     assert '<table class="claims" id="claims">' in page and "agrees?" in page
-    table = pd.read_csv(reports / "parts" / "claims.csv")
+    table = pd.read_csv(reports / "claims.csv")
     assert {"section", "claim", "paper", "ours", "verdict", "rule"} <= set(table.columns)
     assert table["verdict"].isin([C.AGREES, C.DISAGREES, C.UNCLEAR, C.ABSENT, C.NOT_HERE]).all()
     assert (table["part"] == "robustness").sum() >= 5
-    for name in load_params(reports.parent / "params.yaml")["report"]["parts"]:
+    for name in parts.NAMES:
         assert (reports / "parts" / f"{name}.html").stat().st_size > 0
         nb = json.loads((reports / "parts" / f"{name}.ipynb").read_text())
         outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
@@ -450,13 +477,13 @@ def test_stage_times_from_timing_files(tmp_path):
     assert times == {"a": 3.5, "b": None, "c": None}
 
 
-def test_a_part_that_raises_fails_the_report_naming_part_and_cell(tmp_path, monkeypatch):
-    """A theory part whose input is not in the shape it expects: the report fails (no warning
-    box), names the part and the cell, keeps the partly executed notebook and leaves the
-    previous report as it was."""
+def test_a_part_that_raises_fails_its_stage_naming_part_and_cell(tmp_path, monkeypatch):
+    """A theory part whose input is not in the shape it expects: its stage fails (no warning
+    box), names the part and the cell, keeps the partly executed notebook and writes no part;
+    then the index refuses to render without it, naming the stage that renders it."""
     import shutil
 
-    from askshift.report import build
+    from askshift.report import build, part
 
     (tmp_path / "reports" / "templates").mkdir(parents=True)
     shutil.copy(TEMPLATES / "theory.ipynb", tmp_path / "reports" / "templates")
@@ -464,19 +491,20 @@ def test_a_part_that_raises_fails_the_report_naming_part_and_cell(tmp_path, monk
     (tmp_path / "results" / "theory" / "details.json").write_text('{"theorem": 3}')  # not a mapping
     (tmp_path / "reports" / "index.html").write_text("previous report")
     y = {"stages": {"theory": {"outs": ["results/theory/details.json"]},
-                    "report": {"deps": ["results/theory/details.json"], "outs": ["reports/parts", "reports/index.html"]}}}
+                    "report_theory": {"deps": ["results/theory/details.json"], "outs": ["reports/parts/theory.html"]},
+                    "report": {"deps": ["results/theory/details.json"], "outs": ["reports/index.html"]}}}
     YAML().dump(y, (tmp_path / "dvc.yaml").open("w"))
-    raw = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
-    raw["report"]["parts"] = ["theory"]
-    YAML().dump(raw, (tmp_path / "params.yaml").open("w"))
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(build.ReportError) as e:
-        build.build(load_params("params.yaml"))
+    with pytest.raises(part.ReportError) as e:
+        part.render_part("theory", {"report": {"show_code": False, "cell_timeout": 120}})
     assert "part 'theory' failed" in str(e.value) and "In [" in str(e.value)
     assert "AttributeError: 'int' object has no attribute 'items'" in str(e.value)  # F.flatten(3)
     assert (tmp_path / "reports" / ".failed" / "theory.ipynb").exists()
+    assert not (tmp_path / "reports" / "parts").exists() and not list((tmp_path / "reports").glob(".tmp-*"))
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    with pytest.raises(build.ReportError, match=r"data.html .*missing: stage `report_data` renders it"):
+        build.build_index(load_params("params.yaml", machine=False))
     assert (tmp_path / "reports" / "index.html").read_text() == "previous report"
-    assert not (tmp_path / "reports" / "parts").exists()
 
 
 def test_a_part_rendered_twice_is_byte_identical(tmp_path):

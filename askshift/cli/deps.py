@@ -3,7 +3,8 @@ its ``params:`` lists equal to :data:`askshift.study.declared.STAGE_PARAMS`.
 
 DVC re-runs a stage when one of its deps changes, so a stage must list every project file its
 code executes, and nothing else (an extra file re-runs it for nothing). :func:`code_deps` follows
-the imports of ``stages/<stage>.py`` (and, for the report stage, of the notebook templates)
+the imports of ``stages/<stage>.py`` (for a report part's stage ``report_<part>``: of
+``stages/report_part.py`` and of the part's notebook template)
 through the ``askshift`` package by static analysis of the source, every ``import`` statement
 included, also those inside functions. Empty ``__init__.py`` files are left out: they cannot
 change a result.
@@ -26,7 +27,7 @@ from askshift.study.declared import STAGE_PARAMS
 
 PACKAGE = "askshift"
 CODE_ROOTS = ("askshift/", "stages/")
-NOTEBOOKS = {"report": "reports/templates"}  # stages that also execute notebooks
+TEMPLATES = Path("reports/templates")
 
 
 def _module_file(root: Path, module: str) -> Path | None:
@@ -79,22 +80,30 @@ def import_closure(sources: dict[str, str], root: Path = Path(".")) -> set[Path]
     return {f for f in seen if f.stat().st_size > 0}
 
 
-def notebook_code(folder: Path) -> dict[str, str]:
-    """The code cells of every notebook template in ``folder`` (IPython magics dropped)."""
+def notebook_code(folder: Path, pattern: str = "*.ipynb") -> dict[str, str]:
+    """The code cells of the notebook templates in ``folder`` (IPython magics dropped)."""
     out = {}
-    for nb in sorted(folder.glob("*.ipynb")):
+    for nb in sorted(folder.glob(pattern)):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
         out[f"notebook_{nb.stem}"] = "\n".join(l for l in code.splitlines() if not l.lstrip().startswith(("%", "!")))
     return out
 
 
+def part_of(stage: str) -> str | None:
+    """The report part a stage renders (``report_<part>``), else None."""
+    part = stage.removeprefix("report_")
+    return part if part != stage else None
+
+
 def code_deps(stage: str, root: Path = Path(".")) -> list[str]:
-    """The project files ``stage`` executes: its script and everything it imports."""
-    script = root / "stages" / f"{stage}.py"
-    sources = {f"stages.{stage}": script.read_text(encoding="utf-8")}
-    if stage in NOTEBOOKS:
-        sources.update(notebook_code(root / NOTEBOOKS[stage]))
+    """The project files ``stage`` executes: its script and everything it imports (a report
+    part's stage: ``stages/report_part.py`` and its part's notebook template)."""
+    part = part_of(stage)
+    script = root / "stages" / f"{'report_part' if part else stage}.py"
+    sources = {f"stages.{script.stem}": script.read_text(encoding="utf-8")}
+    if part:
+        sources.update(notebook_code(root / TEMPLATES, f"{part}.ipynb"))
     files = import_closure(sources, root) | {script}
     package = root / "stages" / "__init__.py"  # runs before every stage script
     if package.is_file() and package.stat().st_size > 0:

@@ -1,5 +1,5 @@
-"""``python -m askshift report``: render the report like the `report` stage, or only some of
-its parts while working on a template (the other parts of the last full report are kept)."""
+"""``python -m askshift report``: render the report like the `report_<part>` and `report` stages,
+or only some of its parts while working on a template (the other parts are kept), outside DVC."""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +23,7 @@ def run_report(args) -> int:
     except ParamsError as e:
         raise CLIError(str(e)) from None
     try:
-        print(build.build(params, args.params, only=args.only))
+        print(build.build(params, only=args.only))
     except build.ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

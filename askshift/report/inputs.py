@@ -1,4 +1,5 @@
-"""What the report may read: the deps that dvc.yaml declares for the `report` stage.
+"""What a report stage may read: the deps that dvc.yaml declares for it (the index page's
+stage `report`, or a part's stage `report_<part>`).
 
 A path is *available* when it is one of those deps (or lies inside one) and exists on disk.
 Everything else is reported as "not produced by this pipeline run", with the reason: the
@@ -45,10 +46,14 @@ def stage_outputs(dvc_yaml: dict) -> dict[str, list[str]]:
     return {name: _out_paths(s) for name, s in expanded_stages(dvc_yaml).items()}
 
 
-def producible(dvc_yaml: dict, candidates: list[str], exclude: str = STAGE) -> list[str]:
-    """The candidates that some stage of dvc.yaml (other than `exclude`) outputs, or that lie
-    inside (or contain) such an output. The report stage is wired to exactly these."""
-    outs = [o for name, paths in stage_outputs(dvc_yaml).items() if name != exclude for o in paths]
+def is_report_stage(name: str) -> bool:
+    return name == STAGE or name.startswith(STAGE + "_")
+
+
+def producible(dvc_yaml: dict, candidates: list[str]) -> list[str]:
+    """The candidates that some stage of dvc.yaml (other than the report's) outputs, or that lie
+    inside (or contain) such an output. The report's stages are wired to exactly these."""
+    outs = [o for name, paths in stage_outputs(dvc_yaml).items() if not is_report_stage(name) for o in paths]
     keep = []
     for c in map(_norm, candidates):
         if any(c == o or c.startswith(o + "/") or o.startswith(c + "/") for o in outs):
@@ -58,16 +63,17 @@ def producible(dvc_yaml: dict, candidates: list[str], exclude: str = STAGE) -> l
 
 @dataclass
 class Inputs:
-    """The report's view of the workspace: `deps` are the declared deps of the report stage."""
+    """A report stage's view of the workspace: `deps` are the declared deps of `stage`."""
 
     deps: list[str]
     root: Path = Path(".")
     producers: dict[str, list[str]] | None = None  # stage -> outputs, to explain absences
+    stage: str = STAGE
 
     @classmethod
-    def from_dvc_yaml(cls, path: str | Path = "dvc.yaml", root: str | Path = ".") -> "Inputs":
+    def from_dvc_yaml(cls, path: str | Path = "dvc.yaml", root: str | Path = ".", stage: str = STAGE) -> "Inputs":
         y = read_dvc_yaml(Path(root) / path)
-        return cls(declared_deps(y), Path(root), stage_outputs(y))
+        return cls(declared_deps(y, stage), Path(root), stage_outputs(y), stage)
 
     def declared(self, path: str | Path) -> bool:
         """`path` is a dep, lies inside one, or is a folder that holds deps."""
@@ -105,7 +111,7 @@ class Inputs:
     def producer(self, path: str | Path) -> str | None:
         p = _norm(path)
         for name, outs in (self.producers or {}).items():
-            if name != STAGE and any(p == o or p.startswith(o + "/") or o.startswith(p + "/") for o in outs):
+            if not is_report_stage(name) and any(p == o or p.startswith(o + "/") or o.startswith(p + "/") for o in outs):
                 return name
         return None
 
@@ -114,9 +120,9 @@ class Inputs:
         if self.has(path):
             return ""
         if self.declared(path):
-            return "declared as a dep of the report stage but missing on disk (did its stage run?)"
+            return f"declared as a dep of stage `{self.stage}` but missing on disk (did its stage run?)"
         stage = self.producer(path)
         if stage is None:
             return "no stage of dvc.yaml produces it"
-        return (f"stage `{stage}` produces it, but it is not a dep of the report stage in dvc.yaml "
+        return (f"stage `{stage}` produces it, but it is not a dep of stage `{self.stage}` in dvc.yaml "
                 "(add it there to include it)")

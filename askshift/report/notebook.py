@@ -1,20 +1,25 @@
-"""What a report notebook calls in its first cell: validate the parameters, open the inputs."""
+"""What a report notebook calls in its first cell: its part's params and inputs."""
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from askshift.study.params import ParamsError, load_params
 from askshift.report.claims import Rules
 from askshift.report.inputs import Inputs
+from askshift.study.config import Section, select
+from askshift.study.declared import RENDER, STAGE_PARAMS, part_stage
+from askshift.study.params import ParamsError, load_params
 
 
 @dataclass
 class Context:
-    params: dict
+    params: Section      # the part's declared params only: reading another key raises
     inputs: Inputs
-    rules: Rules
+
+    @property
+    def rules(self) -> Rules:
+        return Rules.from_params(self.params["report"])
 
     @property
     def tolerance(self) -> float:
@@ -31,40 +36,50 @@ class Context:
         return {p: self.inputs.why_absent(p) for p in paths if not self.inputs.has(p)}
 
 
-def setup(params_file: str = "params.yaml", inputs: list | None = None, report: dict | None = None,
-          quiet: bool = False) -> Context:
-    """Validate params.yaml and the injected parameters; return the notebook's context.
+def _shown(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) of the declared params, the rendering ones left out."""
+    out = []
+    for k, v in values.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += _shown(v, key + ".")
+        elif key not in RENDER:
+            out.append((key, v))
+    return out
 
-    params.yaml is validated in full (unknown keys, types, choices). The stage injects the
-    `report` section it read; if it differs from the file's (e.g. a notebook run by hand
-    against an edited params.yaml) the notebook stops here, naming the key. `inputs` is the
-    list of the report stage's deps (None: read them from dvc.yaml, for interactive use).
+
+def setup(part: str, params: dict | None = None, inputs: list | None = None, quiet: bool = False) -> Context:
+    """The notebook's context: the params its stage declares (``report_<part>`` in
+    askshift/study/declared.py) and the stage's deps as inputs.
+
+    The stage injects both; run by hand (None), they are read from params.yaml (validated) and
+    dvc.yaml. Reading a param the part does not declare raises, naming the key: DVC would not
+    re-render the part when it changes.
     """
-    params = load_params(params_file, machine=False)  # the params stage ran those checks
-    cfg = params["report"]
-    if report is not None:
-        if not isinstance(report, dict):
-            raise ParamsError(f"notebook parameter report = {report!r}: expected a mapping")
-        for key in sorted(set(report) | set(cfg)):
-            if report.get(key) != cfg.get(key):
-                raise ParamsError(f"notebook parameter report[{key!r}] = {report.get(key)!r} differs "
-                                  f"from {params_file}: report.{key} = {cfg.get(key)!r}")
+    stage = part_stage(part)
+    if stage not in STAGE_PARAMS:
+        raise ParamsError(f"notebook parameter part = {part!r}: not a report part; choose one of "
+                          f"{', '.join(k[len('report_'):] for k in STAGE_PARAMS if k.startswith('report_'))}")
+    if params is None:
+        params = select(load_params("params.yaml", machine=False), set(STAGE_PARAMS[stage]))
+    elif not isinstance(params, dict):
+        raise ParamsError(f"notebook parameter params = {params!r}: expected a mapping")
     dvc_yaml = Path("dvc.yaml")
     if inputs is None:
-        inp = Inputs.from_dvc_yaml()
+        inp = Inputs.from_dvc_yaml(stage=stage)
     else:
         if not isinstance(inputs, (list, tuple)) or not all(isinstance(p, str) for p in inputs):
             raise ParamsError(f"notebook parameter inputs = {inputs!r}: expected a list of paths")
-        inp = Inputs(list(inputs), Path("."), Inputs.from_dvc_yaml().producers if dvc_yaml.exists() else None)
-    ctx = Context(params, inp, Rules.from_params(cfg))
+        producers = Inputs.from_dvc_yaml(stage=stage).producers if dvc_yaml.exists() else None
+        inp = Inputs(list(inputs), Path("."), producers, stage)
+    ctx = Context(Section(params, stage=stage), inp)
     if not quiet:
         from IPython.display import HTML, display
 
-        r = params["robustness"]
+        shown = ", ".join(f"<code>{html.escape(k)}</code> = {html.escape(str(v))}" for k, v in _shown(params))
         display(HTML(
-            '<div class="askshift-note">Parameters (validated against <code>'
-            f'{html.escape(str(params_file))}</code>): world <code>{params["world"]}</code>, seed '
-            f'{params["seed"]}, fine-tuning set <code>{params["finetune"]["dataset"]}</code>; ER on the '
-            f'{r["scale"]} scale of {r["metric"].replace("_", " ")} with {100 * r["confidence"]:g}% '
-            f"intervals. Inputs: the {len(inp.deps)} declared deps of the report stage.</div>"))
+            f'<div class="askshift-note">Rendered by stage <code>{stage}</code> from the '
+            f"{len(inp.deps)} deps it declares in dvc.yaml"
+            f"{f' and the params it reads: {shown}' if shown else ' (it reads no params beyond how to render)'}"
+            ".</div>"))
     return ctx

@@ -4,8 +4,12 @@ The `params` stage writes each stage's validated values of these keys to
 ``results/params/<stage>.json``, and the stage reads its config from that file only
 (:mod:`askshift.study.config`). Declare a key here, then run ``python -m askshift deps --write``
 to copy the table into dvc.yaml (a test fails while the two differ). A key or section listed
-here re-runs the stage when it changes; ``ALL`` is the whole file (the report lists every
-param in its provenance).
+here re-runs the stage when it changes; ``ALL`` is the whole file (the report's index lists
+every param in its provenance).
+
+Each part of the report is its own stage (``report_<part>``) that declares only what its
+notebook reads, so an experiment that changes the fine-tunes re-renders the parts that show
+them and leaves the others (the data grids, the theory) as they are.
 """
 from __future__ import annotations
 
@@ -31,3 +35,24 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "theory": ("seed", "theory"),
     "report": (ALL,),
 }
+
+RENDER = ("report.show_code", "report.cell_timeout")   # how every part's notebook is rendered
+#: the params each part's notebook reads (besides :data:`RENDER`), by part name
+PART_PARAMS: dict[str, tuple[str, ...]] = {
+    "data": ("world",),
+    "robustness": ("robustness.scale", "robustness.metric", "robustness.confidence",
+                   "report.in_support_tolerance", "report.min_effect", "report.min_fit_r2"),
+    "interventions": ("robustness.scale",),
+    "debiased": (),
+    "split": ("split.matched_min_share",),
+    "theory": (),
+    "sweeps": (),
+}
+
+
+def part_stage(part: str) -> str:
+    """The stage that renders a report part."""
+    return f"report_{part}"
+
+
+STAGE_PARAMS.update({part_stage(p): (*RENDER, *keys) for p, keys in PART_PARAMS.items()})

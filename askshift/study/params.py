@@ -133,14 +133,13 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 
 # ---------------------------------------------------------------- the schema
 # One entry per key that some stage reads. Nested dicts are sections. Choices come from the
-# modules that define them (the world table, the training config, the report's parts).
+# modules that define them (the world table, the training config).
 FRACTION = Float(0.0, 1.0)
 WORLD = DIGITS
 VARIANTS = WORLD.variants
 STRATEGIES = tuple(STRATEGY_STEPS)
 METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
 TRIANGULAR_PEAK_EPOCH = TrainConfig.peak_epoch
-REPORT_PARTS = ("data", "robustness", "interventions", "debiased", "split", "theory", "sweeps")
 
 
 def train_schema() -> dict:
@@ -223,7 +222,6 @@ SCHEMA: dict = {
         "n_boot": Int(0, 100000),
     },
     "report": {
-        "parts": ListOf(Choice(REPORT_PARTS), min_len=1, unique=True),
         "in_support_tolerance": Float(0.0, 0.5),
         "min_effect": Float(0.0, 1.0),
         "min_fit_r2": Float(0.0, 1.0),

@@ -133,18 +133,21 @@ def _audit_reads(name: str, folder: str) -> None:
     atexit.register(dump)
 
 
-def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, instance: str | None = None) -> None:
+def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, instance: str | None = None,
+              stage: str | None = None) -> None:
     """``main(cfg)`` with the stage's validated params (:func:`~askshift.study.config.stage_config`;
     ``config=False``: ``main()``; a ``foreach`` stage of dvc.yaml: ``main(cfg, instance)``), then
     the stage's wall time (and the timings ``main`` returns) recorded in
     :func:`~askshift.study.layout.timings_file`, never in a metrics file.
+    ``stage``: the name of the DVC stage when it is not the script's (the stage ``report_<part>``
+    runs ``stages/report_part.py PART``): its params file, timings and messages use it.
     Bad params or inputs: one line on stderr naming the key or file, exit status 2."""
-    label = name if instance is None else f"{name}@{instance}"  # as dvc names a foreach stage
+    label = stage or (name if instance is None else f"{name}@{instance}")  # as dvc names a foreach stage
     if os.environ.get(AUDIT_ENV):
         _audit_reads(label, os.environ[AUDIT_ENV])
     timer, started = Timer(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
-        cfg = stage_config(name) if config else None
+        cfg = stage_config(stage or name) if config else None
         threads = set_threads(cfg)
         extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
         write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": timer(),
