@@ -111,3 +111,31 @@ def test_probe_on_a_file_that_is_not_a_model(tmp_path, capsys):
 
 def test_repo_params_pass_every_rule():
     check_all(YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text()))
+
+
+def test_machine_checks_run_in_their_own_stage(tmp_path):
+    """The `params` stage validates without torch or timm (so an experiment that changes no
+    machine-dependent key does not pay for importing them); the `machine` stage checks the rest,
+    with the same messages, and every stage that runs torch code waits for it."""
+    import subprocess
+    import sys
+
+    from askshift.study.config import select
+    from askshift.study.declared import STAGE_PARAMS
+    from askshift.study.dvcfile import expanded_stages, read_dvc_yaml
+    from askshift.study.params import check_machine
+
+    p = validate(edit(copy.deepcopy(base()), "model.arch", "resnet10"))
+    for rule in CROSS_CHECKS:   # what the params stage runs: all but the machine checks pass
+        if rule.__name__ != "_model_checks":
+            rule(p)
+    with pytest.raises(ParamsError, match=r"^params.yaml: model.arch = 'resnet10' is not a timm architecture"):
+        check_machine(select(p, set(STAGE_PARAMS["machine"])))
+    code = ("import sys; from askshift.study.params import load_params; load_params('params.yaml', machine=False); "
+            "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for name, stage in expanded_stages(read_dvc_yaml(ROOT / "dvc.yaml")).items():
+        deps = stage.get("deps", [])
+        if any(d in deps for d in ("askshift/nn/models.py", "askshift/nn/train.py")):
+            assert "results/machine.json" in deps, f"stage {name} runs torch code before the machine checks"

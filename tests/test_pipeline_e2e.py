@@ -96,7 +96,7 @@ def test_repro_runs_every_stage_and_every_model_learns(workspace):
     ws, out = workspace
     assert stages_ran(out) == {"params", "download", "curate", "pretrain", "baseline", "finetune",
                                "evaluate@baseline", "evaluate@finetune", "robustness", "report",
-                               "interventions", "debiased", "split", "theory", *PART_STAGES}
+                               "interventions", "debiased", "split", "theory", "machine", *PART_STAGES}
     summary = read_json(ws, "data/curated/summary.json")
     assert summary["ref_plain"]["per_split"] == {"test": 400, "train": 600, "val": 200}
     tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]

@@ -20,6 +20,7 @@ ER = ("robustness.scale", "robustness.confidence")
 
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "params": (ALL,),
+    "machine": ("compute", "model", "pretrain.weights"),
     "download": (),
     "curate": ("seed", "world", "curate"),
     "pretrain": (*RUN, "model", "pretrain"),

@@ -401,7 +401,18 @@ def _model_checks(p: dict) -> None:
 
 CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks, _training_checks,
                                               _variant_checks, _size_checks, _model_checks]
-MACHINE_CHECKS = {_model_checks}  # need timm and torch: skipped where only the values matter (report)
+MACHINE_CHECKS = {_model_checks}  # need timm and torch: the `machine` stage runs them (see check_machine)
+
+
+def check_machine(params: dict) -> None:
+    """The checks of :data:`MACHINE_CHECKS` on the keys they read (``compute``, ``model``,
+    ``pretrain.weights``): the `machine` stage runs them, apart from the `params` stage, so
+    that a change of any other key does not pay for importing torch and timm."""
+    try:
+        for check in MACHINE_CHECKS:
+            check(params)
+    except ParamsError as e:
+        raise ParamsError(f"params.yaml: {e}") from None
 
 
 # ---------------------------------------------------------------- loading

@@ -1,0 +1,18 @@
+"""Stage `machine`: the params that depend on this machine checked with timm and torch (the
+architecture and its kwargs build, the timm weights tag exists, the device is here), before any
+stage that uses torch runs: each depends on this stage's output. Its content does not depend
+on the values checked, so passing the check re-runs nothing downstream."""
+from askshift.study import layout
+from askshift.study.params import check_machine
+from askshift.study.stage import run_stage, write_outputs
+
+
+def main(cfg) -> None:
+    check_machine(cfg.to_dict())
+    write_outputs({layout.MACHINE_CHECKED: {"passed": ["model.arch", "model.kwargs", "pretrain.weights",
+                                                       "compute.device"]}})
+    print("model, pretrain.weights and compute.device are valid on this machine")
+
+
+if __name__ == "__main__":
+    run_stage("machine", main)
