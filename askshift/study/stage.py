@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -133,6 +134,13 @@ def _audit_reads(name: str, folder: str) -> None:
     atexit.register(dump)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (a report part's
+    kernel, the workers of a pool), as /usr/bin/time would count them."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2)
+
+
 def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, instance: str | None = None,
               stage: str | None = None) -> None:
     """``main(cfg)`` with the stage's validated params (:func:`~askshift.study.config.stage_config`;
@@ -151,6 +159,7 @@ def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, insta
         threads = set_threads(cfg)
         extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
         write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": timer(),
+                                         "cpu_seconds": cpu_seconds(),
                                          **threads, **(extra or {})})
     except (ParamsError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
