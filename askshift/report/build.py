@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from askshift.io import write_json, write_text
+from askshift.io import atomic_path, write_json, write_text
 from askshift.report import claims, index, parts, provenance, render
 from askshift.report.inputs import Inputs, declared_deps, read_dvc_yaml, stage_outputs
 from askshift.report.part import PARTS_DIR, REPORTS, ReportError, render_part
@@ -48,9 +48,8 @@ def build_index(params: dict, t0: float | None = None) -> str:
                         debiased=params["finetune"]["dataset"] == "debiased")
     prov = provenance.collect(params, dvc_yaml, inputs, root)
     page = index.render(rows, listing, prov, params)
-    tmp = CLAIMS.with_name(".tmp-claims.csv")
-    claims.to_frame(rows).to_csv(tmp, index=False)
-    os.replace(tmp, CLAIMS)
+    with atomic_path(CLAIMS) as tmp:
+        claims.to_frame(rows).to_csv(tmp, index=False)
     write_json(REPORTS / "verdicts.json", claims.verdicts(rows))
     write_text(REPORTS / "index.html", page)
     # how this workspace last rendered it (commit, date, machine, wall times): not an output of

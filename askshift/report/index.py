@@ -175,8 +175,9 @@ def render(claims: list[C.Claim], parts: list[tuple[Part, str, dict[str, str]]],
         "Each of the paper's strategies (FT and LP-FT) is judged on its own; LP is shown in the detail, never "
         "judged. Fine-tuned on the de-biased sets (finetune.dataset: debiased), the in-support shifts are "
         "judged by the Sec. 7 prediction (ER > 0) instead of ≈ 0.",
-        "'not produced by this pipeline run': the analysis's outputs are not inputs of the report stage "
-        "(its stage is missing from dvc.yaml, not wired into the report's deps, or did not run)."))
+        "'not produced by this pipeline run': the analysis's outputs are not inputs of the stage that renders "
+        "the part (report_<part>; its own stage is missing from dvc.yaml, not wired into that stage's deps, "
+        "or did not run)."))
     summary = (f"World <code>{_e(params['world'])}</code>, seed {params['seed']}, pre-trained models "
                f"fine-tuned on the <code>{_e(params['finetune']['dataset'])}</code> set; ER on the "
                f"{_e(r['scale'])} scale of {_e(r['metric'].replace('_', ' '))} with "

@@ -3,7 +3,7 @@ stage `report`, or a part's stage `report_<part>`).
 
 A path is *available* when it is one of those deps (or lies inside one) and exists on disk.
 Everything else is reported as "not produced by this pipeline run", with the reason: the
-stage that makes it is not in dvc.yaml, it is not wired into the report stage's deps, or it is
+stage that makes it is not in dvc.yaml, it is not wired into the reading stage's deps, or it is
 declared but missing. So the rendered report never depends on files DVC does not track for it.
 """
 from __future__ import annotations
