@@ -186,11 +186,12 @@ def test_report_stages_read_only_declared_pipeline_outputs():
                 assert not any(d == o or d.startswith(o + "/") for o in outs), (name, d)
     for part in parts.PARTS:
         deps = declared_deps(y, part_stage(part.name))
-        data = [d for d in deps if not d.endswith(".py") and not d.startswith(("results/params/", "reports/templates/"))]
+        data = [d for d in deps if not d.startswith(("askshift/", "stages/", "results/params/", "reports/templates/"))]
         sources = [o for o in part.outputs if (ROOT / o).is_file()]   # in git, e.g. the paper's published table
         wanted = producible(y, list(part.outputs)) + (["data/curated/datasets"] if part.name == "split" else [])
         assert sorted(data) == sorted(sources + wanted), part.name
         assert f"reports/templates/{part.name}.ipynb" in deps and "askshift/report/part.py" in deps
+        assert render.HTML_TEMPLATE in deps, "every part is rendered to HTML with this template"
     index_deps = declared_deps(y, "report")
     for d in index_deps:  # every dep is either some stage's output or a source file in git
         assert d in producible(y, [d]) or d.startswith("reports/parts/") or (ROOT / d).exists(), d

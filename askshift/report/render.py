@@ -20,6 +20,8 @@ from pathlib import Path
 
 KERNEL_NAME = "askshift-report"
 TEMPLATES = Path(__file__).parent / "templates"
+# the nbconvert template every part is rendered with (a dep of each part's stage in dvc.yaml)
+HTML_TEMPLATE = "askshift/report/templates/askshift/index.html.j2"
 
 
 @contextmanager
@@ -93,7 +95,7 @@ def to_html(notebook: str | Path, output: str | Path, title: str, show_code: boo
 
     nb = nbformat.read(str(notebook), as_version=4)
     nb.metadata["title"] = title
-    exporter = HTMLExporter(template_file="askshift/index.html.j2",
+    exporter = HTMLExporter(template_file=str(Path(HTML_TEMPLATE).relative_to("askshift/report/templates")),
                             extra_template_paths=[str(TEMPLATES)],
                             exclude_input=not show_code, exclude_input_prompt=not show_code,
                             exclude_output_prompt=True, embed_images=True)
