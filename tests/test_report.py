@@ -175,7 +175,7 @@ def test_every_part_has_a_stage_with_declared_params():
 
 def test_report_stages_read_only_declared_pipeline_outputs():
     """Each part's stage reads exactly the pipeline outputs its part lists (that some stage of
-    dvc.yaml produces; the split part also its example images), its template and code; the
+    dvc.yaml produces), its template and code; the
     index reads the parts and what the claims need. The report's outputs are final: no
     analysis stage reads them."""
     y = dvc_yaml()
@@ -188,7 +188,7 @@ def test_report_stages_read_only_declared_pipeline_outputs():
         deps = declared_deps(y, part_stage(part.name))
         data = [d for d in deps if not d.startswith(("askshift/", "stages/", "results/params/", "reports/templates/"))]
         sources = [o for o in part.outputs if (ROOT / o).is_file()]   # in git, e.g. the paper's published table
-        wanted = producible(y, list(part.outputs)) + (["data/curated/datasets"] if part.name == "split" else [])
+        wanted = producible(y, list(part.outputs))
         assert sorted(data) == sorted(sources + wanted), part.name
         assert f"reports/templates/{part.name}.ipynb" in deps and "askshift/report/part.py" in deps
         assert render.HTML_TEMPLATE in deps, "every part is rendered to HTML with this template"
@@ -207,6 +207,25 @@ def test_report_stages_read_only_declared_pipeline_outputs():
         rel = f.relative_to(ROOT).as_posix()
         if f.is_file() and "__pycache__" not in rel and f.name not in not_the_stage:
             assert rel in every, f"{rel} is not a dep of a report stage"
+
+
+@pytest.mark.parametrize("name", parts.NAMES)
+def test_every_path_a_template_reads_is_one_of_its_parts_outputs(name):
+    """A path written in a part's notebook must lie within the outputs its part lists (so within
+    its stage's deps): otherwise the page says "not produced by this pipeline run" for a file the
+    pipeline did produce (the split part once lost the difficulty control's check that way).
+    A path built from a placeholder is checked up to the placeholder; a folder constant must hold
+    some of the outputs."""
+    nb = json.loads((TEMPLATES / f"{name}.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    outputs = parts.BY_NAME[name].outputs
+    for path in set(re.findall(r'"((?:results|data|dvclive|models)/[^"]*)"', code)):
+        stem = re.split(r"[{<]", path)[0]
+        whole = stem == path
+        # a folder constant (R = "results/robustness") must hold some of the outputs
+        assert any(stem == o or stem.startswith(o + "/") or o.startswith(stem if not whole else stem + "/")
+                   for o in outputs), \
+            f"{name}.ipynb reads {path}, not among its part's outputs {outputs}"
 
 
 def test_top_level_plots_point_at_pipeline_outputs():
@@ -408,6 +427,8 @@ def check_report_dir(reports: Path) -> None:
         assert shown == [], f"{name}: an error or a warning is shown on the page: {shown}"
         html_text = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
         assert "<b>Warning:</b>" not in html_text and "could not be drawn" not in html_text, name
+        if name != "sweeps":  # every analysis ran: no part may say one was not produced
+            assert "askshift-absent" not in html_text, f"{name}: a box says an input was not produced"
     need_chromium()
     for html_file in [reports / "index.html", *sorted((reports / "parts").glob("*.html"))]:
         c = browser.check_page(html_file)

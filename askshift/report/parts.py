@@ -37,7 +37,8 @@ PARTS: tuple[Part, ...] = (
          ("results/debiased",)),
     Part("split", "Splitting natural shifts into in- and out-of-support parts", "Sec. 5.2",
          "The splitter against known membership, example images of each part, ER per part.",
-         ("results/split", "results/robustness/parts.csv")),
+         ("results/split", "results/robustness/parts.csv", "results/robustness/control_check.csv",
+          "data/curated/datasets")),   # the datasets: example images of each part
     Part("theory", "Logistic-regression theory", "Sec. 4",
          "The simulation figure and the numerical check of the theorem.",
          ("results/theory",)),
