@@ -255,3 +255,49 @@ def test_a_timm_model_from_a_local_file(tmp_path, monkeypatch):
     assert "not such a model" in result["effect_skipped"] and "effect" not in result
     with pytest.raises(ImageSetError, match="is not a timm model with a pretrained config"):
         ask(str(ref), str(sh), AskOptions(model="timm:nosuchnet.x", k=3, progress=False))
+
+
+# ------------------------------------------------------------------ the ask stage (dvc.yaml)
+def test_example_export_reads_back_as_the_same_labelled_images(tmp_path, monkeypatch):
+    """`ask_example` writes a curated dataset as an ImageFolder tree that `ask` reads back:
+    same images, same labels, nothing half-written when it fails."""
+    from askshift.data.store import Dataset
+    from askshift.study.ask_example import export_images
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    meta = pd.DataFrame({"index": range(12), "label": labels, "class_name": [f"c{y}" for y in labels],
+                         "group": labels, "split": "test", "source": "fixture"})
+    dest = tmp_path / "ref"
+    assert export_images(Dataset(images, meta), dest) == 12
+    back = list_images(str(dest), "reference")
+    assert back.classes == ["c0", "c1", "c2"] and len(back) == 12
+    for path, label in zip(back.paths, back.labels):
+        i = int(Path(path).stem)
+        assert np.array_equal(np.asarray(Image.open(path)), images[i]) and label == f"c{labels[i]}"
+    real, calls = Image.Image.save, []
+
+    def disk_full_after_five(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 5:
+            raise OSError("No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", disk_full_after_five)
+    with pytest.raises(OSError):                       # a failed export: the old tree stays, no scratch left
+        export_images(Dataset(images[::-1].copy(), meta), dest)
+    assert len(list_images(str(dest), "reference")) == 12 and [p.name for p in tmp_path.iterdir()] == ["ref"]
+
+
+def test_stage_messages_name_params_keys_and_metrics_hold_no_counts():
+    from askshift.study.ask_stage import as_params, headline
+
+    assert as_params("--shifted /x: does not exist; use --on-bad-image skip") == \
+        "ask.shifted /x: does not exist; use ask.on_bad_image skip"
+    result = {"verdict": {"kind": "mixed"}, "support": {"domain_auroc": 0.7, "n_reference": 5, "n_shifted": 3,
+                                                        "out_of_support": {"share": 0.5, "low": 0.4, "high": 0.6}},
+              "effect": {"er": {"all": {"ft": {"er": 0.1, "er_low": 0.0, "er_high": 0.2, "r2": 0.9}}, "in": {}}}}
+    h = headline(result)
+    assert h == {"verdict": "mixed", "out_of_support": {"share": 0.5, "low": 0.4, "high": 0.6}, "domain_auroc": 0.7,
+                 "er": {"all": {"ft": {"er": 0.1, "er_low": 0.0, "er_high": 0.2}}}}

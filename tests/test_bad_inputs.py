@@ -45,6 +45,16 @@ PARAMS = [
     ("split.shifts", ["fonts", "font"], "split.shifts[1] = 'font': must be one of: spurious_tint, label_shift, "
      "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture (did you mean 'fonts'?)"),
     ("robustness.confidence", 0.9999, "robustness.confidence = 0.9999: expected a number in [0.5, 0.999]"),
+    ("ask.reference", "/nonexistent/ref", "ask.reference = '/nonexistent/ref': no such file or folder (relative "
+     "paths start at the repository root; expected an image folder or a CSV / parquet table of image paths)"),
+    ("ask.shifted", "params.yaml", "ask.shifted = 'params.yaml': expected an image folder or a .csv / .parquet "
+     "table of image paths"),
+    ("ask.model", "models/pretrain/model.pt", "ask.model = 'models/pretrain/model.pt': must be 'pretrained' (the "
+     "pipeline's pre-trained model) or 'timm:<name.tag>[@<local file>]'"),
+    ("ask.features", "pixel", "ask.features = 'pixel': must be one of: pretrained, pixels, both (did you mean "
+     "'pixels'?)"),
+    ("ask.example", "mixtures", "ask.example = 'mixtures': must be one of: spurious_tint, label_shift, "
+     "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture (did you mean 'mixture'?)"),
 ]
 
 

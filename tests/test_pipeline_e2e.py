@@ -96,7 +96,8 @@ def test_repro_runs_every_stage_and_every_model_learns(workspace):
     ws, out = workspace
     assert stages_ran(out) == {"params", "download", "curate", "pretrain", "baseline", "finetune",
                                "evaluate@baseline", "evaluate@finetune", "robustness", "report",
-                               "interventions", "debiased", "split", "theory", "machine", *PART_STAGES}
+                               "interventions", "debiased", "split", "theory", "machine", "ask_example", "ask",
+                               *PART_STAGES}
     summary = read_json(ws, "data/curated/summary.json")
     assert summary["ref_plain"]["per_split"] == {"test": 400, "train": 600, "val": 200}
     tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]
@@ -119,6 +120,13 @@ def test_repro_runs_every_stage_and_every_model_learns(workspace):
     assert er["spurious_tint"]["n_baseline"] == 10   # 3 full runs x 3 snapshots + 1 subset
     for name, s in er.items():
         assert s["er_ft_low"] <= s["er_ft"] <= s["er_ft_high"], name
+    # the ask stage on its default pair: the mixture, half of it out of support by construction
+    example, ask = read_json(ws, "results/ask/example.json"), read_json(ws, "results/ask/ask.json")
+    assert (example["shift"], example["n_reference"], example["n_shifted"]) == ("mixture", 400, 200)
+    share = ask["support"]["out_of_support"]
+    assert ask["verdict"]["kind"] == "mixed" and 0.3 <= share["share"] <= 0.7, share
+    assert set(ask["effect"]["er"]["all"]) == {"ft", "lpft"}
+    assert read_json(ws, "results/ask/metrics.json")["verdict"] == "mixed"
 
 
 # files every stage may read without declaring them: code (the deps test checks it), the
@@ -291,6 +299,35 @@ def test_exp_run_debiased_reruns_only_what_depends_on_it(workspace):
     git(ws, "commit", "-qm", "debiased experiment applied")
 
 
+def test_ask_stage_answers_a_users_own_folders(workspace, tmp_path):
+    """`dvc exp run -S ask.reference=DIR -S ask.shifted=DIR`: the two paths (outside the repo) are
+    the ask stage's deps, only it runs, and it answers for those images; a path that does not
+    exist stops the params stage with one line."""
+    import numpy as np
+
+    from tests.test_ask import digit_like, write_folder
+
+    ws, _ = workspace
+    rng = np.random.default_rng(0)
+    ref_y, sh_y = (list(rng.integers(0, 2, 100)) for _ in range(2))
+    ref = write_folder(tmp_path / "ref", [digit_like(rng, y) for y in ref_y], ref_y)
+    sh = write_folder(tmp_path / "shifted", [digit_like(rng, y, tint=(255, 0, 0)) for y in sh_y], sh_y)
+    r = dvc(ws, "exp", "run", "-n", "mine", "-S", f"ask.reference={ref}", "-S", f"ask.shifted={sh}",
+            "-S", "ask.effect=false")
+    assert stages_ran(r.stdout) == {"params", "ask", "report"}     # the index lists every param
+    answer = read_json(ws, "results/ask/ask.json")
+    assert answer["reference"]["source"] == str(ref) and answer["support"]["n_shifted"] == 100
+    assert answer["verdict"]["kind"] == "out-of-support" and "effect" not in answer
+    # the user's folder changes: the stage is out of date (its deps are the folders' contents)
+    (sh / "class0" / next(iter(sorted((sh / "class0").iterdir()))).name).unlink()
+    assert "ask" in dvc(ws, "status", "ask").stdout
+    restore_head(ws)
+    r = dvc(ws, "exp", "run", "-S", f"ask.shifted={tmp_path / 'nope'}", check=False)
+    assert r.returncode != 0 and stages_ran(r.stdout) == {"params"}
+    assert f"ask.shifted = '{tmp_path / 'nope'}': no such file or folder" in r.stdout + r.stderr
+    restore_head(ws)
+
+
 def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
     """An experiment in the workspace that changes the training data of the baselines and
     fine-tunes while the default run's checkpoints are still there: they must not be resumed
@@ -299,7 +336,7 @@ def test_exp_changing_the_bias_retrains_from_fresh_checkpoints(workspace):
     r = dvc(ws, "exp", "run", "-n", "bias05", "-S", "curate.spurious_tint.p=0.5")   # default 0.9
     assert stages_ran(r.stdout) == {"params", "curate", "baseline", "finetune", "evaluate@baseline",
                                     "evaluate@finetune", "robustness", "report", "interventions", "debiased",
-                                    "split", "report_data", "report_robustness", "report_interventions",
+                                    "split", "ask_example", "report_data", "report_robustness", "report_interventions",
                                     "report_debiased", "report_split"}
     rows = pd.read_csv(io.StringIO(dvc(ws, "exp", "show", "--csv").stdout))
     exp = rows[rows["Experiment"] == "bias05"]

@@ -436,6 +436,8 @@ def check_report_dir(reports: Path) -> None:
         if html_file.stem in ("data", "robustness"):
             assert c.images >= 2, f"{html_file.name}: only {c.images} figures"
     assert browser.check_page(reports / "index.html").tables >= 3
+    ask = browser.check_page(reports / "ask.html")        # the ask stage's page, self-contained
+    assert ask.ok and ask.images >= 2, f"ask.html: {ask}"
 
 
 def test_screenshot(tmp_path):

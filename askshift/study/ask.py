@@ -158,19 +158,27 @@ def _split_reference(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def recipes(params_file: str | Path) -> dict:
+    """The study's training recipes that the effect part uses, from a params file (validated)."""
+    from askshift.study.params import load_params
+
+    p = load_params(params_file, machine=False)
+    return {"baseline": p["baseline"], "finetune": p["finetune"], "compute": p["compute"]}
+
+
 def effect(ref_images: np.ndarray, ref_labels: np.ndarray, shift_images: np.ndarray, shift_labels: np.ndarray,
-           out_of_support: np.ndarray, model, model_path: str, opts: AskOptions) -> dict:
+           out_of_support: np.ndarray, model, model_path: str, opts: AskOptions, recipe: dict) -> dict:
     """Baselines from scratch and fine-tuned pre-trained models on the user's reference data,
-    with the study's recipes (params.yaml); accuracies and ER on the whole shift and per part."""
+    with the study's recipes (:func:`recipes`: ``baseline`` train / snapshot_epochs /
+    subset_fractions, ``finetune`` train / lp / min_steps, ``compute``); accuracies and ER on the
+    whole shift and per part."""
     from askshift.methods.er_tables import shift_er
     from askshift.methods.split import part_er, part_points
     from askshift.nn import models, train
     from askshift.nn.strategies import finetune
-    from askshift.study.params import load_params
     from askshift.study.training import train_config
 
-    p = load_params(opts.params_file, machine=False)
-    b, f, compute = p["baseline"], p["finetune"], {**p["compute"], "device": opts.device}
+    b, f, compute = recipe["baseline"], recipe["finetune"], {**recipe["compute"], "device": opts.device}
     src = models.model_config(model)
     arch, kwargs, size = src["arch"], src["kwargs"], src["img_size"]
     n_classes = int(ref_labels.max()) + 1
@@ -241,9 +249,11 @@ def read_sets(reference: str, shifted: str, opts: AskOptions):
     return (ref, sh, *label_codes(ref, sh))
 
 
-def ask(reference: str, shifted: str, opts: AskOptions = AskOptions()) -> tuple[dict, pd.DataFrame]:
+def ask(reference: str, shifted: str, opts: AskOptions = AskOptions(),
+        recipe: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """Every number of the answer (the content of ask.json) and one row per shifted image
-    (path, label, log density ratio, out_of_support)."""
+    (path, label, log density ratio, out_of_support). ``recipe``: the effect part's training
+    recipes (:func:`recipes`; default: read from ``opts.params_file``)."""
     ref, sh, ref_y, sh_y, classes = read_sets(reference, shifted, opts)
     model, size, described = load_feature_model(opts.model)
     if opts.features != "pretrained" and size % opts.pixel_size:
@@ -256,7 +266,8 @@ def ask(reference: str, shifted: str, opts: AskOptions = AskOptions()) -> tuple[
               "model": described, "options": asdict(opts), "support": numbers,
               "warnings": size_warnings(ref, sh, size)}
     if want_effect:
-        result["effect"] = effect(ref_img, ref_y, sh_img, sh_y, oos, model, opts.model, opts)
+        result["effect"] = effect(ref_img, ref_y, sh_img, sh_y, oos, model, opts.model, opts,
+                                  recipe or recipes(opts.params_file))
     elif opts.effect:
         result["effect_skipped"] = ("the shifted set has no labels" if sh_y is None else
                                     "the effect part trains at the pipeline model's size on CPU; "

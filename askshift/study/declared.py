@@ -34,6 +34,11 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
                  "finetune.train", "evaluate", *ER, "debiased"),
     "split": (*RUN, "evaluate.batch_size", *ER, "split"),
     "theory": ("seed", "theory"),
+    "ask_example": ("ask.example",),
+    # every ask key but `example` (the default input's content is a dep of its own)
+    "ask": (*RUN, "ask.reference", "ask.shifted", "ask.model", "ask.features", "ask.pixel_size", "ask.k",
+            "ask.epsilon", "ask.on_bad_image", "ask.effect", "baseline.train", "baseline.snapshot_epochs",
+            "baseline.subset_fractions", "finetune.train", "finetune.lp", "finetune.min_steps"),
     "report": (ALL,),
 }
 

@@ -32,6 +32,7 @@ PRETRAINED_MODEL = MODELS / "pretrain" / "model.pt"
 RESULTS = Path("results")
 DVCLIVE = Path("dvclive")
 REPORTS = Path("reports")
+ASK_EXAMPLE = Path("data/ask")               # the `ask` stage's default input pair (stage ask_example)
 MACHINE_CHECKED = RESULTS / "machine.json"  # written by the `machine` stage; every torch stage depends on it
 
 

@@ -21,6 +21,7 @@ from askshift.data.worlds import COMPOSE, DIGITS, OUT_OF_SUPPORT_TRANSFORMS, WOR
 from askshift.methods.robustness import SCALES
 from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS, TrainConfig
 from askshift.study.config import ParamsError
+from askshift.study.layout import ASK_EXAMPLE
 
 
 # ---------------------------------------------------------------- field specs
@@ -255,6 +256,19 @@ SCHEMA: dict = {
         "min_part": Int(1, 1_000_000),
         "matched_min_share": Float(0.0, 1.0),
     },
+    # `askshift ask` as a stage (askshift/study/ask_stage.py)
+    "ask": {
+        "example": Choice(tuple(WORLD.shifts)),
+        "reference": Str(),
+        "shifted": Str(),
+        "model": Str(),
+        "features": Choice(("pretrained", "pixels", "both")),
+        "pixel_size": Choice((8, 16, 32)),
+        "k": Int(2, 100),
+        "epsilon": Float(1e-6, 1.0),
+        "on_bad_image": Choice(("stop", "skip")),
+        "effect": Bool(),
+    },
     "theory": {
         "d": Int(2, 10000),
         "k": Int(1, 10000),
@@ -325,6 +339,25 @@ def _analyses_checks(p: dict) -> None:
     if t["k"] >= t["d"]:
         raise ParamsError(f"theory.k = {t['k']} must be smaller than theory.d = {t['d']} "
                           "(the data lies in a proper subspace)")
+
+
+def _ask_checks(p: dict) -> None:
+    """The `ask` stage's model spec and input paths (the default paths are written by the
+    `ask_example` stage; any other must exist before the pipeline starts)."""
+    a = p["ask"]
+    if not (a["model"] == "pretrained" or a["model"].startswith("timm:")):
+        raise ParamsError(f"ask.model = {a['model']!r}: must be 'pretrained' (the pipeline's pre-trained model) "
+                          "or 'timm:<name.tag>[@<local file>]'")
+    for role in ("reference", "shifted"):
+        path = Path(a[role])
+        if path == ASK_EXAMPLE / role:
+            continue
+        if not path.exists():
+            raise ParamsError(f"ask.{role} = {a[role]!r}: no such file or folder (relative paths start at the "
+                              f"repository root; expected an image folder or a CSV / parquet table of image paths)")
+        if path.is_file() and path.suffix.lower() not in (".csv", ".parquet"):
+            raise ParamsError(f"ask.{role} = {a[role]!r}: expected an image folder or a .csv / .parquet table "
+                              "of image paths")
 
 
 def _training_checks(p: dict) -> None:
@@ -399,7 +432,7 @@ def _model_checks(p: dict) -> None:
                           "present, else the CPU) or cpu")
 
 
-CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks, _training_checks,
+CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks, _ask_checks, _training_checks,
                                               _variant_checks, _size_checks, _model_checks]
 MACHINE_CHECKS = {_model_checks}  # need timm and torch: the `machine` stage runs them (see check_machine)
 
