@@ -335,6 +335,14 @@ def test_index_page_has_the_claims_table_and_no_external_resources(tmp_path):
     assert "<script" not in page and not re.search(r'(src|href)="https?:', page)
     # nothing that differs between two runs on the same inputs: those go to the run page
     assert "a" * 12 not in page and "rendered 2" not in page and "3.0 s" not in page and 'href="run.html"' in page
+    ask = {"reference": {"source": "data/ask/reference", "n": 3000}, "shifted": {"source": "data/ask/<shifted>", "n": 2000},
+           "verdict": {"headline": "Mixed shift: 50.2% out of support."},
+           "support": {"out_of_support": {"share": 0.502, "low": 0.48, "high": 0.524}}}
+    with_ask = index.render(rows, listing, prov, params, index.ask_html(ask))
+    assert "Mixed shift: 50.2% out of support.</b> Out of the reference's support: 50.2% [48.0, 52.4]" in with_ask
+    assert 'href="ask.html"' in with_ask and "data/ask/&lt;shifted&gt; (2000)" in with_ask.replace("</code>", "")
+    assert "No answer: results/ask/ask.json was not run." in index.render(rows, listing, prov, params,
+                                                                         index.ask_html(None, "was not run"))
     run = index.run_page(prov, report_seconds=1.5)
     assert "differs from this commit" in run and "not recorded" in run and "3.0 s" in run and "a" * 40 in run
 
@@ -415,6 +423,7 @@ def check_report_dir(reports: Path) -> None:
     """What the end-to-end test asserts about a rendered report (also usable by hand)."""
     page = (reports / "index.html").read_text(encoding="utf-8")
     assert '<table class="claims" id="claims">' in page and "agrees?" in page
+    assert 'href="ask.html"' in page                     # the ask stage's answer, linked from the index
     table = pd.read_csv(reports / "claims.csv")
     assert {"section", "claim", "paper", "ours", "verdict", "rule"} <= set(table.columns)
     assert table["verdict"].isin([C.AGREES, C.DISAGREES, C.UNCLEAR, C.ABSENT, C.NOT_HERE]).all()

@@ -18,6 +18,7 @@ from askshift.study.config import select
 from askshift.study.declared import STAGE_PARAMS, part_stage
 
 RUN_PAGE = "run.html"
+ASK_ANSWER = "results/ask/ask.json"        # the `ask` stage's answer, linked from the index
 CLAIMS = REPORTS / "claims.csv"
 
 
@@ -47,7 +48,10 @@ def build_index(params: dict, t0: float | None = None) -> str:
     rows = claims.build(inputs, claims.Rules.from_params(params["report"]),
                         debiased=params["finetune"]["dataset"] == "debiased")
     prov = provenance.collect(params, dvc_yaml, inputs, root)
-    page = index.render(rows, listing, prov, params)
+    ask = ASK_ANSWER
+    page = index.render(rows, listing, prov, params,
+                        index.ask_html(json.loads(inputs.path(ask).read_text()) if inputs.has(ask) else None,
+                                       inputs.why_absent(ask)))
     with atomic_path(CLAIMS) as tmp:
         claims.to_frame(rows).to_csv(tmp, index=False)
     write_json(REPORTS / "verdicts.json", claims.verdicts(rows))

@@ -150,10 +150,22 @@ def run_page(prov: dict, report_seconds: float | None = None, now: dt.datetime |
             f"<style>{CSS}</style></head><body>{''.join(out)}</body></html>\n")
 
 
+def ask_html(ask: dict | None, why_absent: str = "") -> str:
+    """The index's pointer to the `ask` stage's page: its pair, verdict and share, or why absent."""
+    if ask is None:
+        return f'<p class="small">No answer: results/ask/ask.json {_e(why_absent)}.</p>'
+    o = ask["support"]["out_of_support"]
+    return (f'<p><code>{_e(ask["reference"]["source"])}</code> ({ask["reference"]["n"]} images) against '
+            f'<code>{_e(ask["shifted"]["source"])}</code> ({ask["shifted"]["n"]}): <b>{_e(ask["verdict"]["headline"])}</b> '
+            f'Out of the reference\'s support: {100 * o["share"]:.1f}% [{100 * o["low"]:.1f}, {100 * o["high"]:.1f}]. '
+            '<a href="ask.html">The answer page</a> (stage <code>ask</code>; params <code>ask.reference</code>, '
+            '<code>ask.shifted</code>).</p>')
+
+
 def render(claims: list[C.Claim], parts: list[tuple[Part, str, dict[str, str]]], prov: dict,
-           params: dict) -> str:
-    """parts: (part, link to its HTML, {absent input: why}). A function of the report's inputs
-    (no date, commit or timing: those are on the run page)."""
+           params: dict, ask: str = "") -> str:
+    """parts: (part, link to its HTML, {absent input: why}); ask: :func:`ask_html`. A function of
+    the report's inputs (no date, commit or timing: those are on the run page)."""
     tally = Counter(c.verdict for c in claims)
     links = {p.name: link for p, link, _ in parts}
     part_items = []
@@ -207,6 +219,8 @@ prediction). Each "ours" number links to the part that shows how it was measured
 <ul class="small">{rules}</ul>
 <h2 id="parts">Parts of the report</h2>
 <ul>{"".join(part_items)}</ul>
+<h2 id="ask">Ask your own shift</h2>
+{ask}
 {provenance_html(prov)}
 </body></html>
 """
