@@ -24,21 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 EXPECT = {"spurious_tint": (None, 0.10), "label_shift": (None, 0.10), "unseen_tint": (0.90, None),
           "flip": (0.90, None), "mixture": (0.35, 0.65)}
 
 
-def export(dataset: Path, dest: Path, split: str | None = None) -> Path:
-    """A curated dataset (images.npy + meta.parquet) as PNG files in class folders."""
-    images = np.load(dataset / "images.npy", mmap_mode="r")
-    meta = pd.read_parquet(dataset / "meta.parquet")
-    rows = meta if split is None else meta[meta["split"] == split]
-    for i, r in enumerate(rows.itertuples()):
-        d = dest / f"digit{int(r.label)}"
-        d.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.asarray(images[r.Index])).save(d / f"{i:05d}.png")
+def export(dataset: Path, dest: Path) -> Path:
+    """A curated dataset as PNG files in class folders (the `ask_example` stage's writer)."""
+    from askshift.data import store
+    from askshift.study.ask_example import export_images
+
+    export_images(store.load(dataset, mmap=True), dest)
     return dest
 
 
@@ -79,7 +75,7 @@ def main() -> None:
         if shift == "mixture":
             meta = pd.read_parquet(ws / "data/curated/datasets" / pair["shifted"] / "meta.parquet")
             table = pd.read_csv(args.out / shift / "ratios.csv")
-            # files were written in meta order as digit<label>/<i>.png; map back to meta's rows
+            # files were written in meta order as <class>/<i>.png; map back to meta's rows
             i = table["path"].map(lambda p: int(Path(p).stem)).to_numpy()
             truth = ~meta["in_support"].to_numpy(bool)[i]
             from askshift.methods.split import auroc

@@ -301,3 +301,20 @@ def test_stage_messages_name_params_keys_and_metrics_hold_no_counts():
     h = headline(result)
     assert h == {"verdict": "mixed", "out_of_support": {"share": 0.5, "low": 0.4, "high": 0.6}, "domain_auroc": 0.7,
                  "er": {"all": {"ft": {"er": 0.1, "er_low": 0.0, "er_high": 0.2}}}}
+
+
+def test_the_ask_stage_lists_its_page_template_and_its_paths_come_from_params(tmp_path):
+    """dvc.yaml as the tests and the report read it resolves ``${key}`` from params.yaml, as
+    DVC does (``${item}`` of foreach stages and unknown keys are left alone)."""
+    from askshift.report import ask_page
+    from askshift.study.dvcfile import expanded_stages, read_dvc_yaml
+
+    deps = expanded_stages(read_dvc_yaml(ROOT / "dvc.yaml"))["ask"]["deps"]
+    assert (ask_page.TEMPLATES / "ask.html.j2").relative_to(ROOT).as_posix() in deps
+    assert {"data/ask/reference", "data/ask/shifted", "models/pretrain/model.pt"} <= set(deps)
+    (tmp_path / "params.yaml").write_text("a:\n  b: /x/y\n  n: 3\n  flag: true\n")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  s:\n    deps: ['${a.b}', '${a.n}/z', '${a.flag}', '${nope}']\n"
+                                       "  e:\n    foreach: [p, q]\n    do:\n      deps: ['${item}-${a.b}']\n")
+    stages = expanded_stages(read_dvc_yaml(tmp_path / "dvc.yaml"))
+    assert stages["s"]["deps"] == ["/x/y", "3/z", "${a.flag}", "${nope}"]
+    assert stages["e@p"]["deps"] == ["p-/x/y"] and stages["e@q"]["deps"] == ["q-/x/y"]

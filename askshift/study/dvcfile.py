@@ -1,15 +1,48 @@
 """dvc.yaml as the report and the tests read it: stages by the names DVC gives them, with a
-``foreach`` stage expanded into ``name@item`` stages (``${item}`` substituted)."""
+``foreach`` stage expanded into ``name@item`` stages (``${item}`` substituted), and ``${key}``
+templates resolved from the params.yaml beside it, as DVC resolves them (e.g. the `ask` stage's
+``${ask.reference}`` dep)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
+TEMPLATE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+
 
 def read_dvc_yaml(path: str | Path = "dvc.yaml") -> dict:
-    return YAML(typ="safe", pure=True).load(Path(path).read_text(encoding="utf-8")) or {}
+    """The file with its ``${key}`` templates resolved from ``params.yaml`` in the same folder
+    (``${item}`` of a ``foreach`` stage is left to :func:`expanded_stages`)."""
+    path = Path(path)
+    doc = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
+    params_file = path.with_name("params.yaml")
+    if params_file.is_file():
+        params = YAML(typ="safe", pure=True).load(params_file.read_text(encoding="utf-8")) or {}
+        doc = resolve(doc, params)
+    return doc
+
+
+def _lookup(params: dict, dotted: str):
+    node = params
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node if isinstance(node, (str, int, float)) and not isinstance(node, bool) else None
+
+
+def resolve(node, params: dict):
+    """Every ``${key}`` in the strings of ``node`` whose key names a scalar of ``params``."""
+    if isinstance(node, dict):
+        return {k: resolve(v, params) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve(v, params) for v in node]
+    if isinstance(node, str):
+        return TEMPLATE.sub(lambda m: str(v) if (v := _lookup(params, m.group(1))) is not None else m.group(0), node)
+    return node
 
 
 def expanded_stages(dvc_yaml: dict) -> dict[str, dict]:
