@@ -309,12 +309,13 @@ def test_the_ask_stage_lists_its_page_template_and_its_paths_come_from_params(tm
     from askshift.report import ask_page
     from askshift.study.dvcfile import expanded_stages, read_dvc_yaml
 
-    deps = expanded_stages(read_dvc_yaml(ROOT / "dvc.yaml"))["ask"]["deps"]
+    assert "${ask.reference}" in read_dvc_yaml(ROOT / "dvc.yaml")["stages"]["ask"]["deps"]   # not resolved unasked
+    deps = expanded_stages(read_dvc_yaml(ROOT / "dvc.yaml", ROOT / "params.yaml"))["ask"]["deps"]
     assert (ask_page.TEMPLATES / "ask.html.j2").relative_to(ROOT).as_posix() in deps
     assert {"data/ask/reference", "data/ask/shifted", "models/pretrain/model.pt"} <= set(deps)
     (tmp_path / "params.yaml").write_text("a:\n  b: /x/y\n  n: 3\n  flag: true\n")
     (tmp_path / "dvc.yaml").write_text("stages:\n  s:\n    deps: ['${a.b}', '${a.n}/z', '${a.flag}', '${nope}']\n"
                                        "  e:\n    foreach: [p, q]\n    do:\n      deps: ['${item}-${a.b}']\n")
-    stages = expanded_stages(read_dvc_yaml(tmp_path / "dvc.yaml"))
+    stages = expanded_stages(read_dvc_yaml(tmp_path / "dvc.yaml", tmp_path / "params.yaml"))
     assert stages["s"]["deps"] == ["/x/y", "3/z", "${a.flag}", "${nope}"]
     assert stages["e@p"]["deps"] == ["p-/x/y"] and stages["e@q"]["deps"] == ["q-/x/y"]

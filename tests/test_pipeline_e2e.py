@@ -140,7 +140,7 @@ def test_stages_read_only_their_declared_deps(workspace):
     """Every data file a stage opened (recorded by an audit hook) is one of its deps in
     dvc.yaml, or its own output; params.yaml only where the whole file is declared."""
     ws, _ = workspace
-    stages = expanded_stages(read_dvc_yaml(ws / "dvc.yaml"))
+    stages = expanded_stages(read_dvc_yaml(ws / "dvc.yaml", ws / "params.yaml"))
     reads = ws.parent / "reads"
     assert {p.stem for p in reads.glob("*.json")} == set(stages)
 

@@ -1,6 +1,6 @@
 """dvc.yaml as the report and the tests read it: stages by the names DVC gives them, with a
-``foreach`` stage expanded into ``name@item`` stages (``${item}`` substituted), and ``${key}``
-templates resolved from the params.yaml beside it, as DVC resolves them (e.g. the `ask` stage's
+``foreach`` stage expanded into ``name@item`` stages (``${item}`` substituted), and on request
+``${key}`` templates resolved from a params.yaml, as DVC resolves them (e.g. the `ask` stage's
 ``${ask.reference}`` dep)."""
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ from ruamel.yaml import YAML
 TEMPLATE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 
 
-def read_dvc_yaml(path: str | Path = "dvc.yaml") -> dict:
-    """The file with its ``${key}`` templates resolved from ``params.yaml`` in the same folder
-    (``${item}`` of a ``foreach`` stage is left to :func:`expanded_stages`)."""
-    path = Path(path)
-    doc = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
-    params_file = path.with_name("params.yaml")
-    if params_file.is_file():
-        params = YAML(typ="safe", pure=True).load(params_file.read_text(encoding="utf-8")) or {}
-        doc = resolve(doc, params)
+def read_dvc_yaml(path: str | Path = "dvc.yaml", params: str | Path | None = None) -> dict:
+    """The file; with ``params`` (a params.yaml), its ``${key}`` templates resolved from it as DVC
+    resolves them (``${item}`` of a ``foreach`` stage is left to :func:`expanded_stages`). Without:
+    a stage that reads dvc.yaml (the report) does not read params.yaml, which it may not declare."""
+    doc = YAML(typ="safe", pure=True).load(Path(path).read_text(encoding="utf-8")) or {}
+    if params is not None:
+        doc = resolve(doc, YAML(typ="safe", pure=True).load(Path(params).read_text(encoding="utf-8")) or {})
     return doc
 
 
