@@ -299,8 +299,8 @@ def test_stage_messages_name_params_keys_and_metrics_hold_no_counts():
                                                         "out_of_support": {"share": 0.5, "low": 0.4, "high": 0.6}},
               "effect": {"er": {"all": {"ft": {"er": 0.1, "er_low": 0.0, "er_high": 0.2, "r2": 0.9}}, "in": {}}}}
     h = headline(result)
-    assert h == {"verdict": "mixed", "out_of_support": {"share": 0.5, "low": 0.4, "high": 0.6}, "domain_auroc": 0.7,
-                 "er": {"all": {"ft": {"er": 0.1, "er_low": 0.0, "er_high": 0.2}}}}
+    assert h == {"ask": {"verdict": "mixed", "out_of_support": {"share": 0.5, "low": 0.4, "high": 0.6},
+                         "domain_auroc": 0.7, "er": {"all": {"ft": {"er": 0.1, "er_low": 0.0, "er_high": 0.2}}}}}
 
 
 def test_the_ask_stage_lists_its_page_template_and_its_paths_come_from_params(tmp_path):

@@ -48,8 +48,10 @@ def as_params(message: str) -> str:
 
 
 def headline(result: dict) -> dict:
-    """The numbers `dvc exp show` leads with: the verdict, the out-of-support share with its
-    interval, the domain AUROC and, when measured, each strategy's ER on the whole shift and its parts."""
+    """The numbers `dvc exp show` shows for the question, under ``ask.`` (so that its columns
+    read ``ask.verdict``, ``ask.out_of_support.share``, ...): the verdict, the out-of-support share
+    with its interval, the domain AUROC and, when measured, each strategy's ER on the whole shift
+    and its parts."""
     s, o = result["support"], result["support"]["out_of_support"]
     out = {"verdict": result["verdict"]["kind"], "out_of_support": {k: o[k] for k in ("share", "low", "high")},
            "domain_auroc": s["domain_auroc"]}        # counts are in ask.json (metrics: headline numbers only)
@@ -57,4 +59,4 @@ def headline(result: dict) -> dict:
     if er:
         out["er"] = {part: {strategy: {k: row[k] for k in ("er", "er_low", "er_high")} for strategy, row in rows.items()}
                      for part, rows in er.items() if rows}
-    return out
+    return {"ask": out}
