@@ -319,3 +319,19 @@ def test_the_ask_stage_lists_its_page_template_and_its_paths_come_from_params(tm
     stages = expanded_stages(read_dvc_yaml(tmp_path / "dvc.yaml", tmp_path / "params.yaml"))
     assert stages["s"]["deps"] == ["/x/y", "3/z", "${a.flag}", "${nope}"]
     assert stages["e@p"]["deps"] == ["p-/x/y"] and stages["e@q"]["deps"] == ["q-/x/y"]
+
+
+def test_params_schema_offers_the_commands_choices():
+    """params.py (kept free of the ask command's imports) spells the choices out: they must be
+    the command's own."""
+    from askshift.data.imagesets import ON_BAD
+    from askshift.study.ask import FEATURES
+    from askshift.study.ask_stage import PRETRAINED
+    from askshift.study.params import SCHEMA, ParamsError, _ask_checks
+
+    assert SCHEMA["ask"]["features"].choices == FEATURES and SCHEMA["ask"]["on_bad_image"].choices == ON_BAD
+    assert set(SCHEMA["split"]["features"].choices) == set(FEATURES)
+    ok = {"model": PRETRAINED, "reference": "data/ask/reference", "shifted": "data/ask/shifted"}
+    _ask_checks({"ask": ok})
+    with pytest.raises(ParamsError):
+        _ask_checks({"ask": {**ok, "model": PRETRAINED + "x"}})

@@ -319,7 +319,7 @@ def test_ask_stage_answers_a_users_own_folders(workspace, tmp_path):
     assert answer["reference"]["source"] == str(ref) and answer["support"]["n_shifted"] == 100
     assert answer["verdict"]["kind"] == "out-of-support" and "effect" not in answer
     # the user's folder changes: the stage is out of date (its deps are the folders' contents)
-    (sh / "class0" / next(iter(sorted((sh / "class0").iterdir()))).name).unlink()
+    sorted((sh / "class0").iterdir())[0].unlink()
     assert "ask" in dvc(ws, "status", "ask").stdout
     restore_head(ws)
     r = dvc(ws, "exp", "run", "-S", f"ask.shifted={tmp_path / 'nope'}", check=False)

@@ -15,6 +15,7 @@ from askshift.cli import CLIError, register
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
+    from askshift.data.imagesets import ON_BAD
     from askshift.study.ask import FEATURES, AskOptions
 
     d = AskOptions()
@@ -32,7 +33,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images decoded at a time (256)")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda")
-    p.add_argument("--on-bad-image", default=d.on_bad_image, choices=("stop", "skip"),
+    p.add_argument("--on-bad-image", default=d.on_bad_image, choices=ON_BAD,
                    help="a file that is not a readable image: stop (default) or skip it (listed in ask.json)")
     p.add_argument("--no-effect", action="store_true",
                    help="skip training baselines and fine-tunes (the effect part) even when both sets are labelled")

@@ -48,10 +48,8 @@ def build_index(params: dict, t0: float | None = None) -> str:
     rows = claims.build(inputs, claims.Rules.from_params(params["report"]),
                         debiased=params["finetune"]["dataset"] == "debiased")
     prov = provenance.collect(params, dvc_yaml, inputs, root)
-    ask = ASK_ANSWER
-    page = index.render(rows, listing, prov, params,
-                        index.ask_html(json.loads(inputs.path(ask).read_text()) if inputs.has(ask) else None,
-                                       inputs.why_absent(ask)))
+    answer = json.loads(inputs.path(ASK_ANSWER).read_text()) if inputs.has(ASK_ANSWER) else None
+    page = index.render(rows, listing, prov, params, index.ask_html(answer, inputs.why_absent(ASK_ANSWER)))
     with atomic_path(CLAIMS) as tmp:
         claims.to_frame(rows).to_csv(tmp, index=False)
     write_json(REPORTS / "verdicts.json", claims.verdicts(rows))

@@ -18,11 +18,6 @@ from askshift.study import layout
 EXAMPLE = layout.ASK_EXAMPLE                   # data/ask/{reference,shifted}
 
 
-def example_paths() -> dict[str, str]:
-    """Where `ask_example` writes the example pair (the default ``ask.reference`` / ``ask.shifted``)."""
-    return {role: (EXAMPLE / role).as_posix() for role in ("reference", "shifted")}
-
-
 def export_images(ds: store.Dataset, dest: Path) -> int:
     """A curated dataset as PNG files in one folder per class (``<class_name>/<row>.png``,
     rows in the dataset's order), written all or nothing. Returns the number of images."""
@@ -41,8 +36,6 @@ def example(cfg) -> dict:
     pair = layout.read_shift_index()[cfg.ask.example]
     ref = store.load(layout.dataset_dir(pair["reference"]), mmap=True).split("test")
     shifted = store.load(layout.dataset_dir(pair["shifted"]), mmap=True)
-    paths = example_paths()
-    counts = {"reference": export_images(ref, Path(paths["reference"])),
-              "shifted": export_images(shifted, Path(paths["shifted"]))}
+    counts = {role: export_images(ds, EXAMPLE / role) for role, ds in (("reference", ref), ("shifted", shifted))}
     return {"shift": cfg.ask.example, "kind": pair["kind"], "reference_dataset": pair["reference"],
             "reference_split": "test", "shifted_dataset": pair["shifted"], **{f"n_{k}": v for k, v in counts.items()}}

@@ -10,7 +10,6 @@ every other result. Their default is the digits pair that `ask_example` writes
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pandas as pd
 
