@@ -1,4 +1,5 @@
-"""Stage `download`: fetch every pinned source of data/sources.yaml into data/raw/, verify the
+"""Stage `download`: fetch the pinned sources of the world (data/sources.yaml, `world:` key; the
+ones named in params `download.local` from a path on disk) into data/raw/, verify the
 payload hashes and write data/raw/MANIFEST.json. One source at a time, or again by force:
 `python -m askshift download --only NAME [--force]`."""
 from askshift.study import download, layout
@@ -6,7 +7,7 @@ from askshift.study.stage import run_stage
 
 
 def main(cfg) -> None:
-    print(download.run(layout.SOURCES, layout.RAW))
+    print(download.run(layout.SOURCES, layout.RAW, world=cfg.world, local=cfg.download.local.to_dict()))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,21 @@ SMOKE = {
 }
 
 
+# the cifar10 world on a fixture tarball (tests/formats.py): 100 training and 30 test images per class
+CIFAR10_SMOKE = {
+    **{k: v for k, v in SMOKE.items() if not k.startswith("curate.corpus")},
+    "world": "cifar10",
+    "curate.reference.n_train": 600,
+    "curate.reference.n_val": 200,
+    "curate.reference.n_test": 300,
+    "curate.mixture.out_of_support_shift": "pad",
+    "split.shifts": ["mixture"],
+    "ask.example": "mixture",
+    "pretrain.weights": "file:fixtures/pretrained.pt",
+    "download.local": {"cifar10": "fixtures/cifar-10-python.tar.gz"},
+}
+
+
 def set_params(path: Path, overrides: dict) -> None:
     """Edit params.yaml in place (round-trip, comments kept)."""
     yaml = YAML()
@@ -90,7 +105,37 @@ def make_workspace(dest: Path, overrides: dict = SMOKE) -> Path:
     return dest
 
 
+def make_cifar10_workspace(dest: Path) -> Path:
+    """A smoke workspace of the cifar10 world: the fixture tarball as the local copy of the
+    `cifar10` source (its hash pinned in the workspace's table) and a state dict of the
+    configured model as the "pre-trained" weights (random: this checks the plumbing, not the
+    science)."""
+    import torch
+    import timm
+
+    from tests.formats import write_cifar10_python
+
+    sha = write_cifar10_python(dest / "fixtures" / "cifar-10-python.tar.gz")
+    table = dest / "data" / "sources.yaml"
+    yaml = YAML()
+    doc = yaml.load(table.read_text()) if table.exists() else yaml.load((ROOT / "data" / "sources.yaml").read_text())
+    for entry in doc["sources"]:
+        if entry["name"] == "cifar10":
+            entry["files"][0]["sha256"] = sha
+    dest.mkdir(parents=True, exist_ok=True)
+    make_workspace(dest, CIFAR10_SMOKE)
+    with table.open("w") as f:
+        yaml.dump(doc, f)
+    model = YAML(typ="safe").load((dest / "params.yaml").read_text())["model"]
+    torch.manual_seed(0)
+    net = timm.create_model(model["arch"], num_classes=10, **(model["kwargs"] or {}))
+    torch.save(net.state_dict(), dest / "fixtures" / "pretrained.pt")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "cifar10 fixtures")
+    return dest
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    print(make_workspace(out))
+    print(make_cifar10_workspace(out) if "--cifar10" in sys.argv[2:] else make_workspace(out))

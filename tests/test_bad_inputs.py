@@ -21,7 +21,7 @@ PARAMS = [
     ("finetune.train.lr", float("-inf"), "finetune.train.lr = -inf: expected a finite number in [0.0, 10.0]"),
     ("pretrain.train.epochs", 1_000_000_000, "pretrain.train.epochs = 1000000000: expected an integer in [1, 10000]"),
     ("seed", 4294967296, "seed = 4294967296: expected an integer in [0, 4294967295]"),
-    ("curate.reference.n_train", 6000.0, "curate.reference.n_train = 6000.0: expected an integer in [100, 10000]"),
+    ("curate.reference.n_train", 6000.0, "curate.reference.n_train = 6000.0: expected an integer in [100, 50000]"),
     ("finetune.dataset", "debaised",
      "finetune.dataset = 'debaised': must be one of: reference, debiased (did you mean 'debiased'?)"),
     ("pretrain.train.warmup_epochs", 3, "pretrain.train.warmup_epochs = 3.0 is above pretrain.train.epochs = 2"),

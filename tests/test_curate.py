@@ -100,7 +100,7 @@ def test_reference_split_stratified_and_disjoint(world):
     ref = world["ref_plain"]
     sizes = ref.meta["split"].value_counts().to_dict()
     assert sizes == {"train": 300, "val": 100, "test": 200}
-    assert ref.meta["mnist_index"].is_unique
+    assert ref.meta["source_index"].is_unique
     assert ref.images.shape[1:] == (32, 32, 3)
     for split in ("train", "val", "test"):  # stratified: classes balanced like the source
         counts = np.bincount(ref.split(split).labels, minlength=10)
@@ -114,7 +114,7 @@ def test_spurious_tint_pair(world):
     assert match_ref > 0.4 and match_shift < 0.25  # p + (1-p)/10 = 0.55 vs 0.1
     assert np.array_equal(ref.meta["group"], 10 * ref.labels + ref.meta["tint"])  # (class, tint colour)
     # same images as the plain reference, only tinted
-    assert np.array_equal(ref.meta["mnist_index"], world["ref_plain"].meta["mnist_index"])
+    assert np.array_equal(ref.meta["source_index"], world["ref_plain"].meta["source_index"])
 
 
 def test_label_shift_pair(world):
@@ -142,8 +142,8 @@ def test_mixture_membership(world):
     test = world["ref_plain"].split("test")
     ins = mix.select(mix.meta["in_support"].to_numpy())
     # the in-support half are untouched reference test images
-    lookup = {int(i): k for k, i in enumerate(test.meta["mnist_index"])}
-    for img, idx in zip(ins.images, ins.meta["mnist_index"]):
+    lookup = {int(i): k for k, i in enumerate(test.meta["source_index"])}
+    for img, idx in zip(ins.images, ins.meta["source_index"]):
         np.testing.assert_array_equal(img, test.images[lookup[int(idx)]])
 
 
@@ -154,7 +154,7 @@ def test_debiased_tint_set_is_debiased(world):
     stats = summary.attribute_predictivity(d.labels, d.meta["tint"].to_numpy())
     assert stats["accuracy"] == pytest.approx(0.1) and stats["nmi"] < 1e-9
     # retints = 2: 100 originals, each in two different colours (half originals, half edits)
-    per_original = d.meta.groupby("mnist_index")["tint"].agg(["size", "nunique"])
+    per_original = d.meta.groupby("source_index")["tint"].agg(["size", "nunique"])
     assert len(per_original) == 100 and (per_original["size"] == 2).all() and (per_original["nunique"] == 2).all()
     assert set(d.meta["split"]) == {"train"} and d.meta["index"].tolist() == list(range(200))
     biased = world["ref_spurious_tint"].split("train")

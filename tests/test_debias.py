@@ -82,7 +82,7 @@ def plain_dataset(n=60, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % C
     meta = pd.DataFrame({"index": np.arange(n), "label": labels, "class_name": labels.astype(str),
-                         "group": labels, "split": "train", "source": "test", "mnist_index": 1000 + np.arange(n)})
+                         "group": labels, "split": "train", "source": "test", "source_index": 1000 + np.arange(n)})
     return Dataset(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), meta)
 
 

@@ -188,3 +188,13 @@ def test_matched_er_gate_on_difficulty_overlap():
     correct, info, oos = world(out_ease=0.8)             # about as hard: most of the part counts
     close = SP.matched_er(correct, info, oos, min_share=0.25)
     assert close["share"].iloc[0] > 0.5 and abs(close["er"].iloc[0]) < 0.02
+
+
+def test_part_points_of_an_all_correct_model_is_exactly_one():
+    """A weighted mean of ones is 1, not 1 + 2e-16 (which the ER fit refuses as out of [0, 1])."""
+    from askshift.methods.split import part_points
+
+    w = np.random.default_rng(6).uniform(0.1, 3.0, 200)   # ones @ w / w.sum() = 1.0000000000000004
+    info = pd.DataFrame({"model": ["m"]})
+    pts = part_points(np.ones((1, 200)), info, {"in": w})
+    assert pts["shift_acc"].iloc[0] == 1.0

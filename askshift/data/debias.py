@@ -110,13 +110,13 @@ def curated_stats(labels, tint, index=None) -> dict:
 
 def check_colours(debiased: Dataset, plain: Dataset, colours, strength: float) -> None:
     """Fail unless re-tinting ``plain`` images with ``colours`` reproduces the curate stage's
-    de-biased set exactly (matched on ``mnist_index``): the sampled sets then differ from it only
+    de-biased set exactly (matched on ``source_index``): the sampled sets then differ from it only
     in which images and tints are drawn, never in how an image is tinted."""
-    pos = {int(m): i for i, m in enumerate(plain.meta["mnist_index"].to_numpy())}
+    pos = {int(m): i for i, m in enumerate(plain.meta["source_index"].to_numpy())}
     try:
-        idx = np.array([pos[int(m)] for m in debiased.meta["mnist_index"].to_numpy()])
+        idx = np.array([pos[int(m)] for m in debiased.meta["source_index"].to_numpy()])
     except KeyError as e:
-        raise ValueError(f"de-biased image with mnist_index {e} is not in the plain training split") from None
+        raise ValueError(f"de-biased image with source_index {e} is not in the plain training split") from None
     again = build_tinted(plain, idx, debiased.meta["tint"].to_numpy(), colours, strength)
     if not np.array_equal(again.images, debiased.images):
         raise ValueError("re-tinting the plain images does not reproduce the de-biased set: the class "

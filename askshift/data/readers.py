@@ -1,4 +1,4 @@
-"""Readers for the payload formats of the digits world's sources.
+"""Readers for the payload formats of the worlds' sources (digits, cifar10).
 
 Each reader turns one downloaded payload into numpy arrays; none of them reaches the network.
 """
@@ -30,6 +30,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        # how a protocol-2 pickle made by Python 3 carries an array's raw bytes
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str):
@@ -42,11 +44,17 @@ class RestrictedUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def load_restricted_pickle(data: bytes, encoding: str = "ASCII"):
+    """Any pickle of plain containers (dict, list, str, bytes, numbers) and numpy arrays,
+    refusing every other global (see :class:`RestrictedUnpickler`)."""
+    return RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+
+
 def load_numpy_pickle(data: bytes) -> np.ndarray:
     """Load a (possibly gzipped) pickle that holds one numpy array, refusing anything else."""
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    obj = RestrictedUnpickler(io.BytesIO(data)).load()
+    obj = load_restricted_pickle(data)
     if not isinstance(obj, np.ndarray):
         raise pickle.UnpicklingError(f"expected a numpy array, got {type(obj).__name__}")
     return obj
@@ -138,3 +146,45 @@ def _centre_of_mass(img: np.ndarray) -> tuple[float, float]:
 def font_files(folder: Path) -> list[Path]:
     """The TrueType/OpenType files of a font source, sorted for determinism."""
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".ttf", ".otf"))
+
+
+CIFAR10_MEMBERS = {"train": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
+                   "test": ["cifar-10-batches-py/test_batch"]}
+CIFAR10_META = "cifar-10-batches-py/batches.meta"
+
+
+def _cifar_batch(tar, member: str, where: str) -> dict:
+    try:
+        f = tar.extractfile(member)
+    except KeyError:
+        raise ValueError(f"{where}: no member {member!r} (not the CIFAR-10 python tarball?)") from None
+    # the batches were pickled by Python 2 (byte strings): latin-1 reads them as str, as numpy asks
+    batch = load_restricted_pickle(f.read(), encoding="latin1")
+    return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in batch.items()}
+
+
+def read_cifar10_python(path: Path) -> dict:
+    """The official CIFAR-10 python tarball (``cifar-10-python.tar.gz``), read without extracting:
+    ``{"train": (images (50000, 32, 32, 3) uint8, labels), "test": (...), "class_names": [...]}``.
+    Each batch is a pickled dict whose ``data`` is (N, 3072) uint8, each row the red, green
+    and blue 32x32 planes in turn; ``labels`` a list of ints."""
+    import tarfile
+
+    path = Path(path)
+    where = str(path)
+    out: dict = {}
+    with tarfile.open(path, "r:*") as tar:
+        meta = _cifar_batch(tar, CIFAR10_META, where)
+        out["class_names"] = [n.decode() if isinstance(n, bytes) else n for n in meta["label_names"]]
+        for split, members in CIFAR10_MEMBERS.items():
+            images, labels = [], []
+            for m in members:
+                b = _cifar_batch(tar, m, where)
+                data = np.asarray(b["data"], np.uint8)
+                if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(b["labels"]):
+                    raise ValueError(f"{where}: {m}: expected data (N, 3072) with N labels, got data "
+                                     f"{data.shape} and {len(b['labels'])} labels")
+                images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                labels.append(np.asarray(b["labels"], np.int64))
+            out[split] = (np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
+    return out

@@ -40,7 +40,8 @@ ARCHIVES = ("zip", "tar", "deb", "none")
 _REGISTRY_CONTAINER = {"pypi": "zip", "npm": "tar", "deb": "deb"}
 
 _COMMON_REQUIRED = ("name", "kind", "licence", "files")
-_COMMON_OPTIONAL = ("homepage", "note")
+_COMMON_OPTIONAL = ("homepage", "note", "world")
+DEFAULT_WORLD = "digits"  # the world of an entry without `world:`
 _KIND_REQUIRED = {
     "pypi": ("package", "version"),
     "npm": ("package", "version"),
@@ -96,6 +97,7 @@ class Source:
     archive: str | None = None
     homepage: str | None = None
     note: str | None = None
+    world: str = DEFAULT_WORLD  # the world whose `download` stage fetches it
 
     @property
     def container(self) -> str:
@@ -168,7 +170,7 @@ def _parse_entry(entry: Any, index: int, *, require_hashes: bool, errors: list[s
                           f"keys for kind '{kind}': {', '.join(valid)}")
 
     # Scalars must be strings: YAML reads `version: 1.10` as the number 1.1.
-    for key in ("name", "licence", "package", "version", "url", "path", "archive", "homepage", "note"):
+    for key in ("name", "licence", "package", "version", "url", "path", "archive", "homepage", "note", "world"):
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
             errors.append(f"{label}: key {key!r} must be a string, got {type(value).__name__} "
@@ -244,7 +246,7 @@ def _parse_entry(entry: Any, index: int, *, require_hashes: bool, errors: list[s
         name=name, kind=kind, licence=entry["licence"], files=tuple(specs),
         package=entry.get("package"), version=entry.get("version"), url=url,
         path=entry.get("path"), archive=archive, homepage=entry.get("homepage"),
-        note=entry.get("note"),
+        note=entry.get("note"), world=entry.get("world") or DEFAULT_WORLD,
     )
 
 

@@ -51,6 +51,11 @@ class Dataset:
         return self.meta["group"].to_numpy(np.int64)
 
 
+def empty(like: Dataset) -> Dataset:
+    """A dataset with no images, of the shape and columns of ``like``."""
+    return like.select(np.zeros(0, np.int64))
+
+
 def concat(parts: list[Dataset]) -> Dataset:
     meta = pd.concat([p.meta for p in parts], ignore_index=True)
     meta["index"] = np.arange(len(meta))

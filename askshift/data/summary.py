@@ -26,6 +26,8 @@ def attribute_predictivity(labels: np.ndarray, attribute: np.ndarray) -> dict:
 
 def describe(ds: Dataset) -> dict:
     meta = ds.meta
+    if not len(ds):
+        return {"n": 0}
     out = {
         "n": int(len(ds)),
         "per_split": {k: int(v) for k, v in meta["split"].value_counts().sort_index().items()},

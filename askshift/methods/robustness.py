@@ -153,7 +153,7 @@ def check_accuracies(
         i = int(np.flatnonzero(out)[0])
         hint = " (are these percentages? use percent units)" if upper == 1.0 and arr[i] <= 100 else ""
         raise AccuracyError(
-            f"column {column!r}: model {names[i]!r} has accuracy {arr[i]:g} outside [0, {upper:g}]{hint}; "
+            f"column {column!r}: model {names[i]!r} has accuracy {arr[i]:.17g} outside [0, {upper:g}]{hint}; "
             f"{int(out.sum())} such value(s) in this column"
         )
     return arr

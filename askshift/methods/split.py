@@ -599,7 +599,8 @@ def part_points(correct: np.ndarray, info: pd.DataFrame, parts: dict[str, np.nda
             continue
         f = info.copy()
         f["part"] = name
-        f["shift_acc"] = c @ w / w.sum()
+        # a weighted mean of 0/1 values: clip the rounding (an all-correct model gave 1 + 2e-16)
+        f["shift_acc"] = np.clip(c @ w / w.sum(), 0.0, 1.0)
         f["n_examples"] = int((w > 0).sum())
         f["effective_n"] = effective_size(w)
         frames.append(f)

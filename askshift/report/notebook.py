@@ -5,6 +5,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+from askshift.data.worlds import WORLDS, World
 from askshift.report.claims import Rules
 from askshift.report.inputs import Inputs
 from askshift.study.config import Section, select
@@ -20,6 +21,11 @@ class Context:
     @property
     def rules(self) -> Rules:
         return Rules.from_params(self.params["report"])
+
+    @property
+    def world(self) -> World:
+        """The world the study ran in (parts that declare ``world``)."""
+        return WORLDS[self.params["world"]]
 
     @property
     def tolerance(self) -> float:

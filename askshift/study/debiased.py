@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from askshift.data import debias, store
-from askshift.data.worlds import DIGITS
 from askshift.methods import shifts
 from askshift.methods.er_tables import er_table, pair_frame
 from askshift.methods.metrics import accuracy_points
@@ -34,9 +33,6 @@ from askshift.study import layout
 from askshift.study.stage import Timer
 from askshift.study.arms import predict_frame, train_arm
 from askshift.study.training import train_config
-
-NUM_CLASSES = DIGITS.num_classes
-
 
 @dataclass(frozen=True)
 class Job:
@@ -55,11 +51,12 @@ def jobs(cfg, pair: dict, debiased: store.Dataset, reference_train: store.Datase
          plain_train: store.Dataset, colours) -> tuple[list[Job], list[dict]]:
     """The three arms per trial, then the size sweep; with each sweep set's statistics."""
     de, variant = cfg.debiased, cfg.debiased.variant
+    k = len(colours)  # one colour per class
     out, sweep_sets = [], []
     for t in range(de.trials):
         rs = layout.run_seed(cfg.seed, "curated", variant, t)   # seed names kept: same numbers as before
-        pick = debias.balanced_subset(reference_train.labels, len(debiased), np.random.default_rng(rs), NUM_CLASSES)
-        one = debias.balanced_subset(plain_train.labels, len(debiased), np.random.default_rng([rs, 1]), NUM_CLASSES)
+        pick = debias.balanced_subset(reference_train.labels, len(debiased), np.random.default_rng(rs), k)
+        one = debias.balanced_subset(plain_train.labels, len(debiased), np.random.default_rng([rs, 1]), k)
         out += [Job(f"pretrained_debiased-t{t}", "pretrained", "pretrained_debiased", t, rs, debiased),
                 Job(f"scratch_debiased-t{t}", "scratch", "scratch_debiased", t, rs, debiased),
                 Job(f"pretrained_one_tint-t{t}", "pretrained", "pretrained_one_tint", t, rs,
@@ -70,8 +67,7 @@ def jobs(cfg, pair: dict, debiased: store.Dataset, reference_train: store.Datase
     for n in de.sizes:
         for r in range(de.resamples):
             rs = layout.run_seed(cfg.seed, "curated-sweep", variant, n, r)
-            idx, tint = debias.sample_curated(plain_train.labels, n, NUM_CLASSES, retints, np.random.default_rng(rs),
-                                              NUM_CLASSES)
+            idx, tint = debias.sample_curated(plain_train.labels, n, k, retints, np.random.default_rng(rs), k)
             stats = debias.curated_stats(plain_train.labels[idx], tint, idx)
             sweep_sets.append({"size": n, "resample": r, "n_originals": stats["n_originals"],
                                "tint_only_accuracy": stats["tint_predicts_label"]["accuracy"],
@@ -81,14 +77,14 @@ def jobs(cfg, pair: dict, debiased: store.Dataset, reference_train: store.Datase
     return out, sweep_sets
 
 
-def train_job(cfg, job: Job, eval_sets: dict) -> pd.DataFrame:
+def train_job(cfg, job: Job, eval_sets: dict, num_classes: int) -> pd.DataFrame:
     """Train one job's model (no per-epoch validation: tiny sets train for many epochs) and
     predict the evaluation sets."""
     s = cfg.finetune if job.kind == "pretrained" else cfg.baseline
     epochs = layout.epochs_for(len(job.data), s.train.batch_size, s.train.epochs, cfg.debiased.min_steps)
     tcfg = train_config({**s.train, "epochs": epochs}, cfg.compute, job.seed, len(job.data))
     model, _ = train_arm(job.kind, job.data, None, tcfg, arch=cfg.model.arch, arch_kwargs=cfg.model.kwargs.to_dict(),
-                         num_classes=NUM_CLASSES, pretrained=layout.PRETRAINED_MODEL)
+                         num_classes=num_classes, pretrained=layout.PRETRAINED_MODEL)
     print(f"{job.name}: {len(job.data)} images, {epochs} epochs", flush=True)
     return predict_frame(model, job.name, eval_sets, cfg.evaluate.batch_size, cfg.compute.device)
 
@@ -110,8 +106,9 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
     ref = store.load(layout.dataset_dir(pair["reference"]))
     eval_sets = {pair["reference"]: ref.split("test"), pair["shifted"]: store.load(layout.dataset_dir(pair["shifted"]))}
     debiased = store.load(layout.dataset_dir(pair["debiased"]))
-    plain = store.load(layout.dataset_dir(layout.reference(DIGITS.variants[0]))).split("train")
-    colours = shifts.class_colours(NUM_CLASSES, cfg.seed)
+    plain = store.load(layout.dataset_dir(layout.reference("plain"))).split("train")
+    num_classes = int(plain.labels.max()) + 1
+    colours = shifts.class_colours(num_classes, cfg.seed)
     debias.check_colours(debiased, plain, colours, cfg.curate.tint_strength)  # the sampler tints like curation
 
     iv = reused_arms(variant)
@@ -119,7 +116,7 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
     points = [iv[["model", "dataset", "n", "accuracy", "balanced_accuracy", "worst_group_accuracy"]]]
     todo, sweep_sets = jobs(cfg, pair, debiased, ref.split("train"), plain, colours)
     for job in todo:
-        points.append(accuracy_points(train_job(cfg, job, eval_sets), cfg.evaluate.min_group_size))
+        points.append(accuracy_points(train_job(cfg, job, eval_sets, num_classes), cfg.evaluate.min_group_size))
         info.append(pd.DataFrame([{"model": job.name, "arm": job.arm, "trial": job.trial,
                                    **({"size": job.size} if job.size is not None else {})}]))
     print(f"{len(todo)} models trained ({timer()} s)", flush=True)
@@ -131,7 +128,7 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
     arms, sweep, metrics, claims = summarise(table, n_debiased=len(debiased), n_reference=len(ref.split("train")))
     metrics = {"shift": pair["shifted"],
                "debiased_set": debias.curated_stats(debiased.labels, debiased.meta["tint"].to_numpy(),
-                                                    debiased.meta["mnist_index"].to_numpy()),
+                                                    debiased.meta["source_index"].to_numpy()),
                **metrics, "claims": claims}
     for r in pd.concat([arms, sweep]).itertuples():
         print(f"{r.arm:22s} n={int(r.size):5d}  acc {r.ref_acc:.4f}  shift acc {r.shift_acc:.4f}  "

@@ -21,9 +21,9 @@ ER = ("robustness.scale", "robustness.confidence")
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "params": (ALL,),
     "machine": ("compute", "model", "pretrain.weights"),
-    "download": (),
+    "download": ("world", "download"),
     "curate": ("seed", "world", "curate"),
-    "pretrain": (*RUN, "model", "pretrain"),
+    "pretrain": (*RUN, "world", "model", "pretrain"),
     "baseline": (*RUN, "model", "baseline"),
     "finetune": (*RUN, "model.arch", "baseline.variants", "finetune", "debiased.min_steps"),
     "evaluate": ("compute", "evaluate"),

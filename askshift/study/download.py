@@ -6,11 +6,13 @@ Re-running is cheap: a source whose folder already holds the pinned payload is n
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 from askshift.data.fetch import MANIFEST_NAME, check_raw, clean_stale, fetch_source, write_manifest
-from askshift.data.sources import SourceError, load_sources, select_sources
+from askshift.data.sources import Source, SourceError, load_sources, select_sources
+from askshift.data.worlds import WORLDS
 from askshift.study.stage import InputError, StageFailed
 
 
@@ -18,13 +20,39 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:7.1f} MB"
 
 
-def run(sources_file: Path, raw: Path, only: list[str] | None = None, force: bool = False, tries: int = 4) -> str:
-    """Fetch the sources (all, or those named in ``only``), then write the manifest of every
-    source present in ``raw``. Returns a one-line summary; raises :class:`StageFailed` naming
-    every source that failed, why and what to do (sources already fetched are kept)."""
+def world_sources(sources: list[Source], world: str, local: dict[str, str] | None = None,
+                  origin: str = "the source table") -> list[Source]:
+    """The sources of one world, each named in ``local`` read from that path on disk instead
+    (same payload files and hashes: a local copy of the official file passes, another does not)."""
+    for s in sources:
+        if s.world not in WORLDS:
+            raise InputError(f"{origin}: source {s.name!r}: key 'world': unknown world {s.world!r}; "
+                             f"valid: {', '.join(WORLDS)}")
+    mine = [s for s in sources if s.world == world]
+    if not mine:
+        raise InputError(f"{origin}: no source has world: {world} (world = {world!r} in params.yaml)")
+    local = dict(local or {})
+    names = [s.name for s in mine]
+    for name, path in local.items():
+        if name not in names:
+            raise InputError(f"download.local.{name}: no source of the {world} world is called {name!r}; "
+                             f"valid: {', '.join(names)}")
+        if not Path(path).exists():
+            raise InputError(f"download.local.{name} = {path!r}: no such file or folder (relative paths start "
+                             "at the repository root)")
+    return [dataclasses.replace(s, kind="local", path=str(local[s.name]), url=None, package=None, version=None,
+                                archive=s.container) if s.name in local else s for s in mine]
+
+
+def run(sources_file: Path, raw: Path, only: list[str] | None = None, force: bool = False, tries: int = 4,
+        world: str = "digits", local: dict[str, str] | None = None) -> str:
+    """Fetch the sources of ``world`` (all, or those named in ``only``; those named in ``local``
+    from a path on disk), then write the manifest of every such source present in ``raw``.
+    Returns a one-line summary; raises :class:`StageFailed` naming every source that failed, why
+    and what to do (sources already fetched are kept)."""
     t_start = time.monotonic()
     try:
-        sources = load_sources(sources_file)
+        sources = world_sources(load_sources(sources_file), world, local, str(sources_file))
         selected = select_sources(sources, only)
     except SourceError as e:
         raise InputError(str(e)) from None

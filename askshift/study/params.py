@@ -17,7 +17,7 @@ from typing import Any, Callable
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from askshift.data.worlds import COMPOSE, DIGITS, OUT_OF_SUPPORT_TRANSFORMS, WORLDS
+from askshift.data.worlds import COMPOSE, OUT_OF_SUPPORT_TRANSFORMS, WORLDS, World
 from askshift.methods.robustness import SCALES
 from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS, TrainConfig
 from askshift.study.config import ParamsError
@@ -136,8 +136,16 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 # One entry per key that some stage reads. Nested dicts are sections. Choices come from the
 # modules that define them (the world table, the training config).
 FRACTION = Float(0.0, 1.0)
-WORLD = DIGITS
-VARIANTS = WORLD.variants
+
+
+def _union(attr: str) -> tuple[str, ...]:
+    """Every world's names of one kind, in order: the schema's choices (each world checks its own
+    in :func:`_world_checks`)."""
+    return tuple(dict.fromkeys(x for w in WORLDS.values() for x in getattr(w, attr)))
+
+
+VARIANTS = _union("variants")
+SHIFTS = _union("shifts")
 STRATEGIES = tuple(STRATEGY_STEPS)
 METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
 TRIANGULAR_PEAK_EPOCH = TrainConfig.peak_epoch
@@ -161,6 +169,8 @@ def train_schema() -> dict:
 SCHEMA: dict = {
     "seed": Int(0, 2**32 - 1),  # numpy and scikit-learn take seeds below 2**32
     "world": Choice(tuple(WORLDS)),
+    # source name -> a local copy of its file or folder, instead of the table's origin
+    "download": {"local": Mapping()},
     "compute": {
         "device": Choice(DEVICES),
         "amp": Choice(AMPS),
@@ -168,7 +178,7 @@ SCHEMA: dict = {
     },
     "curate": {
         "image_size": Choice((32,)),
-        "reference": {"n_train": Int(100, 10_000), "n_val": Int(50, 10_000), "n_test": Int(100, 10_000)},
+        "reference": {"n_train": Int(100, 50_000), "n_val": Int(50, 50_000), "n_test": Int(100, 10_000)},
         "tint_strength": Float(0.0, 1.0),
         "spurious_tint": {"p": Float(0.1, 1.0)},
         "label_shift": {"p_minority": Float(0.01, 1.0)},
@@ -231,7 +241,7 @@ SCHEMA: dict = {
     },
     # ---- the paper's analyses (stages interventions, debiased, split, theory)
     "interventions": {
-        "variants": ListOf(Choice(WORLD.group_variants), min_len=1, unique=True),
+        "variants": ListOf(Choice(_union("group_variants")), min_len=1, unique=True),
         "trials": Int(1, 64),
         "reweight": Bool(),
         "compose": Choice(COMPOSE),
@@ -240,14 +250,14 @@ SCHEMA: dict = {
         "threshold": Float(0.0, 1.0),
     },
     "debiased": {
-        "variant": Choice(WORLD.debias_variants),
+        "variant": Choice(_union("debias_variants")),
         "trials": Int(1, 64),
         "min_steps": Int(0, 1_000_000),
         "sizes": ListOf(Int(10, 10_000), min_len=1, unique=True),
         "resamples": Int(1, 64),
     },
     "split": {
-        "shifts": ListOf(Choice(tuple(WORLD.shifts)), min_len=1, unique=True),
+        "shifts": ListOf(Choice(SHIFTS), min_len=1, unique=True),
         "features": Choice(("pixels", "pretrained", "both")),
         "pixel_size": Choice((8, 16, 32)),
         "k": Int(2, 100),
@@ -258,7 +268,7 @@ SCHEMA: dict = {
     },
     # `askshift ask` as a stage (askshift/study/ask_stage.py)
     "ask": {
-        "example": Choice(tuple(WORLD.shifts)),
+        "example": Choice(SHIFTS),
         "reference": Str(),
         "shifted": Str(),
         "model": Str(),
@@ -285,14 +295,56 @@ SCHEMA: dict = {
 }
 
 
+def _world(p: dict) -> World:
+    return WORLDS[p["world"]]
+
+
+def _world_checks(p: dict) -> None:
+    """Every name of a variant or shift belongs to the selected world, its sets fit its source,
+    and a world without a pre-training corpus gets its weights from pretrain.weights."""
+    w = _world(p)
+    lists = (("baseline.variants", p["baseline"]["variants"], w.variants, "a reference variant"),
+             ("interventions.variants", p["interventions"]["variants"], w.group_variants,
+              "a reference variant with group labels"),
+             ("split.shifts", p["split"]["shifts"], tuple(w.shifts), "a shift"))
+    singles = (("debiased.variant", p["debiased"]["variant"], w.debias_variants, "a variant with a de-biased set"),
+               ("ask.example", p["ask"]["example"], tuple(w.shifts), "a shift"),
+               ("curate.mixture.out_of_support_shift", p["curate"]["mixture"]["out_of_support_shift"],
+                w.out_of_support_transforms, "an out-of-support shift"))
+    for key, value, valid, what in lists + singles:
+        names = value if isinstance(value, list) else [value]
+        bad = [n for n in names if n not in valid]
+        if bad:
+            raise ParamsError(f"{key} = {value!r}: {bad[0]!r} is not {what} of the {w.name} world "
+                              f"(world = {w.name!r}); valid: {', '.join(valid)}")
+    r = p["curate"]["reference"]
+    if w.test_class_counts is None:
+        n = r["n_train"] + r["n_val"] + r["n_test"]
+        if n > w.pool_size:
+            raise ParamsError(f"curate.reference: n_train + n_val + n_test = {n} but the {w.name} world's "
+                              f"source holds {w.pool_size} images")
+    else:
+        n, n_test = r["n_train"] + r["n_val"], sum(w.test_class_counts)
+        if n > w.pool_size:
+            raise ParamsError(f"curate.reference: n_train + n_val = {n} but the {w.name} world's training "
+                              f"images are {w.pool_size}")
+        if r["n_test"] > n_test:
+            raise ParamsError(f"curate.reference.n_test = {r['n_test']} but the {w.name} world's test "
+                              f"images are {n_test}")
+    for name, path in p["download"]["local"].items():
+        if not isinstance(path, str) or not Path(path).exists():
+            raise ParamsError(f"download.local.{name} = {path!r}: no such file or folder (a local copy of the "
+                              f"source's file; relative paths start at the repository root)")
+    if p["pretrain"]["weights"] == "pipeline" and not w.has_corpus:
+        raise ParamsError(f"pretrain.weights = 'pipeline': the {w.name} world has no pre-training corpus; "
+                          "give the model as 'timm:<name.tag>[@<local file>]' (the paper's: "
+                          "timm:vit_base_patch32_clip_224.openai, timm:vit_base_patch32_224.augreg_in21k) "
+                          "or 'file:<path>'")
+
+
 def _cross_checks(p: dict) -> None:
     """Constraints between keys, checked after every key is valid on its own."""
     c = p["curate"]
-    n = sum(c["reference"].values())
-    if n > 10_000:
-        raise ParamsError(
-            f"curate.reference: n_train + n_val + n_test = {n} but the MNIST source holds 10000 images"
-        )
     b = p["baseline"]
     if max(b["snapshot_epochs"]) > b["train"]["epochs"]:
         raise ParamsError(
@@ -310,7 +362,7 @@ def _cross_checks(p: dict) -> None:
             f"pretrain.weights = {w!r}: must be 'pipeline' (train on the corpus), "
             "'timm:<name.tag>[@<local file>]' or 'file:<path>'"
         )
-    k = WORLD.num_classes
+    k = _world(p).num_classes
     if c["debiased"]["n_images"] % k:
         raise ParamsError(
             f"curate.debiased.n_images = {c['debiased']['n_images']}: must be a multiple of the {k} "
@@ -329,7 +381,7 @@ def _analyses_checks(p: dict) -> None:
         raise ParamsError(
             f"debiased.variant = {de['variant']!r}: the debiased stage reuses the pre-trained arm of "
             f"the interventions stage, so it must be in interventions.variants = {iv['variants']}")
-    k = WORLD.num_classes
+    k = _world(p).num_classes
     bad = [s for s in de["sizes"] if s % k]
     if bad:
         raise ParamsError(
@@ -375,7 +427,7 @@ def _variant_checks(p: dict) -> None:
     """The analyses reuse the baselines of their reference variants."""
     have = p["baseline"]["variants"]
     need = {"interventions.variants": p["interventions"]["variants"], "debiased.variant": [p["debiased"]["variant"]],
-            "split.shifts": sorted({WORLD.shifts[s].variant for s in p["split"]["shifts"]})}
+            "split.shifts": sorted({_world(p).shifts[s].variant for s in p["split"]["shifts"]})}
     for key, variants in need.items():
         missing = [v for v in variants if v not in have]
         if missing:
@@ -385,9 +437,9 @@ def _variant_checks(p: dict) -> None:
 
 def _size_checks(p: dict) -> None:
     """Curated sets must fit in the plain training split (rarest class)."""
-    c, k = p["curate"], WORLD.num_classes
+    c, k = p["curate"], _world(p).num_classes
     retints = c["debiased"]["retints"]
-    have = WORLD.min_per_class(c["reference"]["n_train"])
+    have = _world(p).min_per_class(c["reference"]["n_train"])
     n = c["debiased"]["n_images"]
     if n // k > have:
         raise ParamsError(f"curate.debiased.n_images = {n} needs {n // k} images per class but the rarest class "
@@ -432,7 +484,7 @@ def _model_checks(p: dict) -> None:
                           "present, else the CPU) or cpu")
 
 
-CROSS_CHECKS: list[Callable[[dict], None]] = [_cross_checks, _analyses_checks, _ask_checks, _training_checks,
+CROSS_CHECKS: list[Callable[[dict], None]] = [_world_checks, _cross_checks, _analyses_checks, _ask_checks, _training_checks,
                                               _variant_checks, _size_checks, _model_checks]
 MACHINE_CHECKS = {_model_checks}  # need timm and torch: the `machine` stage runs them (see check_machine)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from askshift.data import store
 from askshift.nn import models, train
+from askshift.data.worlds import WORLDS
 from askshift.study import layout
+from askshift.study.stage import InputError
 from askshift.study.training import checkpoint_dir, live, prune_checkpoints, train_config
 
 
@@ -12,8 +14,11 @@ def run(cfg) -> tuple[dict, dict]:
     """Train or load the model, save it to ``models/pretrain/model.pt``; returns its metrics and
     its timings (kept apart: timings differ between identical runs)."""
     corpus = store.load(layout.dataset_dir(layout.CORPUS))
-    num_classes = int(corpus.meta["label"].max()) + 1
     weights, m = cfg.pretrain.weights, cfg.model.to_dict()
+    if not len(corpus) and weights == "pipeline":  # the params stage refuses this first
+        raise InputError(f"pretrain.weights = 'pipeline' but the {cfg.world} world has no pre-training corpus")
+    # a loaded model's head is replaced by every fine-tune: its size only has to be valid
+    num_classes = int(corpus.meta["label"].max()) + 1 if len(corpus) else WORLDS[cfg.world].num_classes
     metrics, timings = {"weights": weights, "num_classes": num_classes}, {}
     if weights == "pipeline":
         tr, va = corpus.split("train"), corpus.split("val")
@@ -35,6 +40,8 @@ def run(cfg) -> tuple[dict, dict]:
     else:
         # pinned timm weights (hub, or a local file offline) or a plain state dict
         model = models.create_model(m["arch"], num_classes, weights=weights, **m["kwargs"])
+        with live(layout.live_dir("pretrain")) as lv:  # a declared output: no curve, the weights' name
+            lv.log_param("weights", weights)
     models.save_model(model, layout.PRETRAINED_MODEL)
     return metrics, timings
 

@@ -1,0 +1,75 @@
+"""The cifar10 world end to end on CPU at smoke scale: `dvc repro` with `world: cifar10` on a
+fixture tarball in the official format (tests/formats.py), read through `download.local`, and a
+state dict as `pretrain.weights` (random weights: this checks the pipeline, not the science).
+About three minutes on 2 cores."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from askshift.data.worlds import CIFAR10
+from askshift.study.stage import AUDIT_ENV
+from tests.smoke import git, make_cifar10_workspace
+from tests.test_pipeline_e2e import PART_STAGES, check_declared_reads, dvc, read_json, stages_ran
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    if shutil.which("dvc") is None:
+        pytest.fail("dvc is not on PATH: run the tests through ./bin/venv")
+    ws = make_cifar10_workspace(tmp_path_factory.mktemp("c10"))
+    r = dvc(ws, "repro", env={AUDIT_ENV: str(ws.parent / "reads")})
+    git(ws, "add", "-A")
+    git(ws, "commit", "-qm", "smoke run")
+    return ws, r.stdout
+
+
+def test_repro_runs_the_cifar10_world(workspace):
+    ws, out = workspace
+    assert stages_ran(out) == {"params", "download", "curate", "pretrain", "baseline", "finetune",
+                               "evaluate@baseline", "evaluate@finetune", "robustness", "report",
+                               "interventions", "debiased", "split", "theory", "machine", "ask_example", "ask",
+                               *PART_STAGES}
+    assert "pretrain: {'weights': 'file:fixtures/pretrained.pt'" in out
+    manifest = read_json(ws, "data/raw/MANIFEST.json")
+    assert [s["name"] for s in manifest["sources"]] == ["cifar10"]   # the digits sources are not fetched
+    summary = read_json(ws, "data/curated/summary.json")
+    assert summary["ref_plain"]["per_split"] == {"test": 300, "train": 600, "val": 200}
+    assert set(summary["ref_plain"]["per_class"]) == set(CIFAR10.class_names)
+    assert summary["pretrain"] == {"n": 0}                            # no corpus in this world
+    tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]
+    assert tint["accuracy"] == pytest.approx(tint["chance"]) and tint["nmi"] < 1e-9
+    acc = pd.read_csv(ws / "results/evaluate/baseline/accuracies.csv")
+    own = acc[acc["dataset"] == "ref_" + acc["variant"]].set_index("model")["accuracy"]
+    assert own["plain/baseline/full-e4"] > 0.5                        # the fixture's classes are learnable
+    er = read_json(ws, "results/robustness/details.json")["shifts"]
+    assert set(er) == set(CIFAR10.shifts)
+    for name, s in er.items():
+        assert s["er_ft_low"] <= s["er_ft"] <= s["er_ft_high"], name
+    claims = pd.read_csv(ws / "reports/claims.csv")
+    assert {"er/spurious_tint/ft", "er/pad/ft"} <= set(claims["key"])
+
+
+def test_cifar10_stages_read_only_their_declared_deps(workspace):
+    # a `download.local` copy is no DVC dep: its pinned sha256 (data/sources.yaml, a dep) fixes its
+    # content. A local weights file is no dep either, and nothing pins it: a known gap (docs/worlds.md)
+    check_declared_reads(workspace[0], also={"download": ["fixtures/cifar-10-python.tar.gz"],
+                                             "pretrain": ["fixtures/pretrained.pt"]})
+
+
+def test_cifar10_report_renders_in_chromium(workspace):
+    from tests.test_report import check_report_dir
+
+    check_report_dir(workspace[0] / "reports")
+
+
+def test_pipeline_weights_are_refused_before_any_work(workspace):
+    ws, _ = workspace
+    r = dvc(ws, "exp", "run", "-S", "pretrain.weights=pipeline", check=False)
+    assert r.returncode != 0
+    assert ("pretrain.weights = 'pipeline': the cifar10 world has no pre-training corpus" in r.stdout + r.stderr)
+    assert stages_ran(r.stdout) == {"params"}
