@@ -4,14 +4,17 @@ and runs on random subsets of the training data (the x-axis of every ER fit)."""
 from __future__ import annotations
 
 import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from askshift.data import store
 from askshift.nn import models, train
-from askshift.study import layout
-from askshift.study.stage import Timer
+from askshift.study import fanout, layout
+from askshift.study.stage import Timer, set_threads
 from askshift.study.training import checkpoint_dir, live, prune_checkpoints, train_config
 
 
@@ -40,44 +43,68 @@ def scaled(kwargs: dict, width: float) -> dict:
     return out
 
 
-def run(cfg, out: Path) -> list[dict]:
-    """Train every baseline run, save its model under ``out`` (the stage's models folder, named
-    as :attr:`layout.Run.path` names it); returns the model index rows."""
-    timer = Timer()
-    m = cfg.model.to_dict()
+@dataclass(frozen=True)
+class Job:
+    """One training run of a variant (its snapshots are its outputs), self-contained so that a
+    worker process or a SLURM job can run it (:mod:`askshift.study.fanout`)."""
+
+    cfg: Any
+    variant: str
+    tag: str
+    outs: tuple[layout.Run, ...]
+    out: Path
+
+
+def jobs(cfg, out: Path) -> list[Job]:
     all_runs = runs(cfg)
-    keep, index = set(), []
-    for variant in cfg.baseline.variants:
-        ref = store.load(layout.dataset_dir(layout.reference(variant)))
-        tr, va = ref.split("train"), ref.split("val")
-        num_classes = int(ref.meta["label"].max()) + 1
-        mine = [r for r in all_runs if r.variant == variant]
-        for tag in dict.fromkeys(r.run for r in mine):  # one training run at a time, its snapshots together
-            outs = [r for r in mine if r.run == tag]
-            fraction, width = outs[0].fraction, outs[0].width
-            seed = layout.run_seed(cfg.seed, "baseline", variant, tag)
-            data = tr if fraction == 1.0 else subset(tr, fraction, seed)
-            tcfg = train_config(cfg.baseline.train, cfg.compute, seed)
-            kwargs = scaled(m["kwargs"], width)
-            recipe = {"model": {**m, "kwargs": kwargs}, "train": tcfg.identity(), "variant": variant,
-                      "fraction": fraction}
-            ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe, data=(data.images, data.labels))
-            keep.add(ckpt)
-            model = models.create_model(m["arch"], num_classes, seed=seed, **kwargs)
-            epochs = [r.epoch for r in outs] if fraction == 1.0 else []
-            with live(layout.live_dir("baseline", f"{variant}-{tag}")) as lv:
-                history = train.fit(model, (data.images, data.labels), (va.images, va.labels), tcfg,
-                                    ckpt_dir=ckpt, live=lv, save_epochs=epochs)
-            for r in outs:
-                dest = out / r.path.name
-                if fraction == 1.0:
-                    shutil.copyfile(train.snapshot_path(ckpt, r.epoch), dest)
-                else:
-                    models.save_model(model, dest)
-                index.append({**r.as_dict(), "n_train": len(data),
-                              "val_acc": history[r.epoch - 1].get("val_acc") if fraction == 1.0
-                              else history[-1].get("val_acc")})
-            print(f"baseline {variant}/{tag}: {len(data)} images, val acc "
-                  f"{history[-1].get('val_acc', float('nan')):.4f} ({timer()} s)", flush=True)
-    prune_checkpoints("baseline", keep)
-    return index
+    return [Job(cfg, variant, tag, tuple(r for r in all_runs if r.variant == variant and r.run == tag), Path(out))
+            for variant in cfg.baseline.variants
+            for tag in dict.fromkeys(r.run for r in all_runs if r.variant == variant)]
+
+
+def train_job(job: Job) -> tuple[Path, list[dict]]:
+    """Train one run, save its snapshots (or final model) under ``job.out``; returns its
+    checkpoint folder and its model index rows."""
+    t0 = time.monotonic()
+    cfg, variant, tag, outs = job.cfg, job.variant, job.tag, job.outs
+    set_threads(cfg)   # the stage's settings, also in a worker process
+    m = cfg.model.to_dict()
+    ref = store.load(layout.dataset_dir(layout.reference(variant)))
+    tr, va = ref.split("train"), ref.split("val")
+    num_classes = int(ref.meta["label"].max()) + 1
+    fraction, width = outs[0].fraction, outs[0].width
+    seed = layout.run_seed(cfg.seed, "baseline", variant, tag)
+    data = tr if fraction == 1.0 else subset(tr, fraction, seed)
+    tcfg = train_config(cfg.baseline.train, cfg.compute, seed)
+    kwargs = scaled(m["kwargs"], width)
+    recipe = {"model": {**m, "kwargs": kwargs}, "train": tcfg.identity(), "variant": variant, "fraction": fraction}
+    ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe, data=(data.images, data.labels))
+    model = models.create_model(m["arch"], num_classes, seed=seed, **kwargs)
+    epochs = [r.epoch for r in outs] if fraction == 1.0 else []
+    with live(layout.live_dir("baseline", f"{variant}-{tag}")) as lv:
+        history = train.fit(model, (data.images, data.labels), (va.images, va.labels), tcfg,
+                            ckpt_dir=ckpt, live=lv, save_epochs=epochs)
+    index = []
+    for r in outs:
+        dest = job.out / r.path.name
+        if fraction == 1.0:
+            shutil.copyfile(train.snapshot_path(ckpt, r.epoch), dest)
+        else:
+            models.save_model(model, dest)
+        index.append({**r.as_dict(), "n_train": len(data),
+                      "val_acc": history[r.epoch - 1].get("val_acc") if fraction == 1.0
+                      else history[-1].get("val_acc")})
+    print(f"baseline {variant}/{tag}: {len(data)} images, val acc "
+          f"{history[-1].get('val_acc', float('nan')):.4f} ({time.monotonic() - t0:.1f} s)", flush=True)
+    return ckpt, index
+
+
+def run(cfg, out: Path) -> list[dict]:
+    """Train every baseline run (spread as ASKSHIFT_FANOUT says: :mod:`askshift.study.fanout`),
+    save its models under ``out`` (the stage's models folder, named as :attr:`layout.Run.path`
+    names them); returns the model index rows, in run order."""
+    timer = Timer()
+    done = fanout.run_all(train_job, jobs(cfg, out), layout.CHECKPOINTS / "fanout" / "baseline")
+    prune_checkpoints("baseline", {ckpt for ckpt, _ in done})
+    print(f"{len(done)} baseline runs ({timer()} s)", flush=True)
+    return [row for _, rows in done for row in rows]
