@@ -81,15 +81,20 @@ def read_json(ws: Path, rel: str) -> dict:
     return json.loads((ws / rel).read_text())
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def repro_and_commit(ws: Path) -> tuple[Path, str]:
+    """`dvc repro` in a fresh workspace, every file read recorded (``reads/`` beside it), the
+    result committed; returns the workspace and the run's output."""
     if shutil.which("dvc") is None:
         pytest.fail("dvc is not on PATH: run the tests through ./bin/venv")
-    ws = make_workspace(tmp_path_factory.mktemp("ws"))
     r = dvc(ws, "repro", env={AUDIT_ENV: str(ws.parent / "reads")})
     git(ws, "add", "-A")
     git(ws, "commit", "-qm", "smoke run")
     return ws, r.stdout
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return repro_and_commit(make_workspace(tmp_path_factory.mktemp("ws")))
 
 
 def test_repro_runs_every_stage_and_every_model_learns(workspace):

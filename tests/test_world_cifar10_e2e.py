@@ -10,23 +10,16 @@ import pandas as pd
 import pytest
 
 from askshift.data.worlds import CIFAR10
-from askshift.study.stage import AUDIT_ENV
-from tests.smoke import git, make_cifar10_workspace
-from tests.test_pipeline_e2e import (PART_STAGES, check_declared_reads, dvc, lock_outs, read_json, restore_file,
-                                     stages_ran)
+from tests.smoke import make_cifar10_workspace
+from tests.test_pipeline_e2e import (PART_STAGES, check_declared_reads, dvc, lock_outs, read_json,
+                                     repro_and_commit, restore_file, stages_ran)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    if shutil.which("dvc") is None:
-        pytest.fail("dvc is not on PATH: run the tests through ./bin/venv")
-    ws = make_cifar10_workspace(tmp_path_factory.mktemp("c10"))
-    r = dvc(ws, "repro", env={AUDIT_ENV: str(ws.parent / "reads")})
-    git(ws, "add", "-A")
-    git(ws, "commit", "-qm", "smoke run")
-    return ws, r.stdout
+    return repro_and_commit(make_cifar10_workspace(tmp_path_factory.mktemp("c10")))
 
 
 def test_repro_runs_the_cifar10_world(workspace):

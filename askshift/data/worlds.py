@@ -56,18 +56,24 @@ class World:
         return [name for name, s in self.shifts.items() if s.variant == variant]
 
 
+# The paper's Sec. 5.1 synthetic shifts (askshift/data/synthetic.py builds them in every world)
+SYNTHETIC_VARIANTS = ("plain", "spurious_tint", "label_shift")
+SYNTHETIC_SHIFTS = {
+    # in-support: the reference training data itself is biased, the shifted set breaks it
+    "spurious_tint": Shift("spurious_tint", "in-support"),
+    "label_shift": Shift("label_shift", "in-support"),
+    # out-of-support: plain reference, only the test images change
+    "unseen_tint": Shift("plain", "out-of-support"),
+    "flip": Shift("plain", "out-of-support"),
+    "pad": Shift("plain", "out-of-support"),
+}
+
 DIGITS = World(
     name="digits",
     class_names=tuple(str(d) for d in range(10)),
-    variants=("plain", "spurious_tint", "label_shift"),
+    variants=SYNTHETIC_VARIANTS,
     shifts={
-        # in-support: the reference training data itself is biased, the shifted set breaks it
-        "spurious_tint": Shift("spurious_tint", "in-support"),
-        "label_shift": Shift("label_shift", "in-support"),
-        # out-of-support: plain reference, only the test images change
-        "unseen_tint": Shift("plain", "out-of-support"),
-        "flip": Shift("plain", "out-of-support"),
-        "pad": Shift("plain", "out-of-support"),
+        **SYNTHETIC_SHIFTS,
         "photo_background": Shift("plain", "out-of-support"),
         # natural-style: plain reference, other image sources (fonts: families pre-training
         # never saw; corpus_fonts: the families of the corpus's letters)
@@ -100,15 +106,8 @@ DIGITS = World(
 CIFAR10 = World(
     name="cifar10",
     class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    variants=("plain", "spurious_tint", "label_shift"),
-    shifts={
-        "spurious_tint": Shift("spurious_tint", "in-support"),
-        "label_shift": Shift("label_shift", "in-support"),
-        "unseen_tint": Shift("plain", "out-of-support"),
-        "flip": Shift("plain", "out-of-support"),
-        "pad": Shift("plain", "out-of-support"),
-        "mixture": Shift("plain", "mixture"),
-    },
+    variants=SYNTHETIC_VARIANTS,
+    shifts={**SYNTHETIC_SHIFTS, "mixture": Shift("plain", "mixture")},
     group_variants=("spurious_tint", "label_shift"),
     debias_variants=("spurious_tint",),
     # the official python tarball: 5,000 training and 1,000 test images per class
