@@ -96,9 +96,20 @@ def _processes(fn: Callable, jobs: Sequence, workers: int, env: dict | None) -> 
     slots = ctx.Manager().Queue()
     for k in range(n):
         slots.put(k)
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                             initargs=(slots, gpus, n)) as pool:
-        return list(pool.map(fn, jobs))
+    # a spawned worker imports the stage module, and torch's OpenMP, before its initializer pins
+    # it to its cores: OpenMP then sees all cores and busy-waits, its threads spinning on one core
+    # (measured: 12 smoke runs 30x slower). Passive waiting changes no result.
+    old = os.environ.get("OMP_WAIT_POLICY")
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(slots, gpus, n)) as pool:
+            return list(pool.map(fn, jobs))
+    finally:
+        if old is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = old
 
 
 # ---------------------------------------------------------------- submitit
