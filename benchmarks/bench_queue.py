@@ -8,12 +8,20 @@ from the same committed run: both wall times and their ratio (goal on 2 cores: <
 The default experiments change finetune.train.lr (0.05 and 0.03): fine-tuning, evaluation,
 robustness, the analyses that fine-tune and the report re-run. The run cache is cleared before
 the queued pair, so both modes do the same work; their results must be equal too (checked).
+
+Where the time goes: each stage logs its wall and CPU seconds and start time (one line on
+stderr, read back from `dvc exp run`'s output and from `dvc queue logs`), so for each
+experiment the benchmark prints the time inside stage processes (after their imports) and the
+rest: interpreter start-ups and imports, and DVC's own work (a queued experiment first checks
+out every output of the run into a temporary copy of the workspace and at the end saves its
+outputs to the cache and its commit to git).
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -27,11 +35,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.smoke import SMOKE, make_workspace  # noqa: E402
 
 
-def sh(ws: Path, *cmd: str) -> str:
+def sh(ws: Path, *cmd: str, stderr: bool = False) -> str:
     r = subprocess.run(cmd, cwd=ws, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r.stdout
+    return r.stdout + (r.stderr if stderr else "")
+
+
+STAGE_LINE = re.compile(r"^(\S+): ([\d.]+) s wall, ([\d.]+) s CPU, started (\S+)$", re.M)
+
+
+def stage_times(log: str) -> pd.DataFrame:
+    """The stages' own timing lines in a log (askshift.study.stage.run_stage writes them)."""
+    rows = [(name, float(wall), float(cpu), pd.Timestamp(started).timestamp())
+            for name, wall, cpu, started in STAGE_LINE.findall(log)]
+    return pd.DataFrame(rows, columns=["stage", "wall", "cpu", "start"])
+
+
+def account(label: str, wall: float, stages: pd.DataFrame, t0: float | None = None) -> dict:
+    """One experiment's time: inside its stages (after their imports) and the rest."""
+    out = {"wall_s": round(wall, 1), "stages": len(stages), "in_stages_s": round(stages.wall.sum(), 1),
+           "stage_cpu_s": round(stages.cpu.sum(), 1), "outside_stages_s": round(wall - stages.wall.sum(), 1)}
+    if t0 is not None and len(stages):   # a queued experiment: when its first and last stage ran
+        out["first_stage_at_s"] = round(stages.start.min() - t0, 1)
+        out["last_stage_done_at_s"] = round((stages.start + stages.wall).max() - t0, 1)
+    print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in out.items()), flush=True)
+    return out
 
 
 def restore_head(ws: Path) -> None:
@@ -66,9 +95,11 @@ def main() -> None:
         sh(ws, "git", "add", "-A")
         sh(ws, "git", "commit", "-qm", "baseline run")
 
-    t0 = time.time()
+    t0, accounts = time.time(), {}
     for i, kv in enumerate(points):
-        sh(ws, "dvc", "exp", "run", "-n", f"serial-{i}", "-S", kv)
+        t1 = time.time()
+        log = sh(ws, "dvc", "exp", "run", "-n", f"serial-{i}", "-S", kv, stderr=True)
+        accounts[f"serial-{i}"] = account(f"serial-{i}", time.time() - t1, stage_times(log))
         restore_head(ws)
     serial = time.time() - t0
     print(f"serial: {serial:.0f} s for {len(points)} experiments", flush=True)
@@ -86,13 +117,16 @@ def main() -> None:
     queued = time.time() - t0
     sh(ws, "dvc", "queue", "stop")
     print(f"queue -j {args.jobs}: {queued:.0f} s", flush=True)
+    for i in range(len(points)):
+        name = f"queued-{i}"
+        accounts[name] = account(name, queued, stage_times(sh(ws, "dvc", "queue", "logs", name)), t0)
 
     rows = pd.read_csv(io.StringIO(sh(ws, "dvc", "exp", "show", "--csv"))).set_index("Experiment")
     cols = [c for c in rows.columns if c.startswith("shifts.")]
     equal = all(rows.loc[f"serial-{i}", cols].equals(rows.loc[f"queued-{i}", cols]) for i in range(len(points)))
     result = {"params": "smoke" if args.smoke else "as committed" if args.reuse else "default", "experiments": points, "jobs": args.jobs,
               "serial_s": round(serial, 1), "queue_s": round(queued, 1), "ratio": round(queued / serial, 3),
-              "results_equal": equal}
+              "results_equal": equal, "experiments_time": accounts}
     print(f"queue / serial = {queued / serial:.2f}; results equal: {equal}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -81,3 +81,14 @@ def test_blas_threads_follow_params_never_the_machine_load(monkeypatch):
     finally:
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=max(before.values(), default=None), user_api="blas")
+
+
+def test_timing_line_names_the_threads_and_cores_a_stage_had():
+    from askshift.study.stage import timing_line
+
+    alone = timing_line("finetune", "2026-12-07T20:00:00+0000", 86.24, 170.3, {"blas_threads": 2, "torch_threads": 2})
+    assert alone == "finetune: 86.2 s wall, 170.3 s CPU, started 2026-12-07T20:00:00+0000, torch threads 2, BLAS threads 2"
+    queued = timing_line("finetune", "2026-12-07T20:00:00+0000", 1.0, 2.0,
+                         {"blas_threads": 2, "torch_threads": 2, "queue_workers": 2, "queue_worker": 2, "cores": [1]})
+    assert queued.endswith(", torch threads 2, BLAS threads 2, queue worker 2 of 2 on cores 1")
+    assert timing_line("report", "t", 1.0, 1.0, {"blas_threads": 1}).endswith("started t, BLAS threads 1")

@@ -93,7 +93,7 @@ def repro_and_commit(ws: Path) -> tuple[Path, str]:
     r = dvc(ws, "repro", env={AUDIT_ENV: str(ws.parent / "reads")})
     git(ws, "add", "-A")
     git(ws, "commit", "-qm", "smoke run")
-    return ws, r.stdout
+    return ws, r.stdout + r.stderr
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,10 @@ def workspace(tmp_path_factory):
 def test_repro_runs_every_stage_and_every_model_learns(workspace):
     ws, out = workspace
     assert stages_ran(out) == ALL_STAGES
+    timed = dict(re.findall(r"^(\S+): [\d.]+ s wall, [\d.]+ s CPU, started \S+(.*)$", out, re.M))
+    assert set(timed) == ALL_STAGES                 # each stage logs its time, threads and cores
+    assert timed["finetune"].startswith(", torch threads 2, BLAS threads 2"), timed["finetune"]
+    assert "queue worker" not in timed["finetune"]  # pinned only under a queue
     summary = read_json(ws, "data/curated/summary.json")
     assert summary["ref_plain"]["per_split"] == {"test": 400, "train": 600, "val": 200}
     tint = summary["debiased_spurious_tint"]["tint_predicts_label"]["train"]
@@ -414,6 +418,13 @@ def test_queued_experiments_equal_serial_ones(workspace):
             break
         time.sleep(5)
     dvc(ws, "queue", "stop", check=False)
+    # the two workers' fine-tunes ran at once, each pinned to its own share of the cores, with
+    # the torch threads of params (compute.threads), not of its share
+    logs = [dvc(ws, "queue", "logs", f"q-{v}").stdout for v in values]
+    cores = [re.search(r"^finetune: .*, torch threads 2, .*queue worker \d of 2 on cores ([\d,]+)$", log, re.M)
+             for log in logs]
+    assert all(cores), [log[-2000:] for log in logs]
+    assert not set(cores[0].group(1).split(",")) & set(cores[1].group(1).split(","))
     for v in values:
         dvc(ws, "exp", "run", "-n", f"s-{v}", "-S", f"finetune.lp.lr={v}")
         restore_head(ws)

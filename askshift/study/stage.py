@@ -141,6 +141,19 @@ def cpu_seconds() -> float:
     return round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2)
 
 
+def timing_line(label: str, started: str, wall: float, cpu: float, threads: dict) -> str:
+    """The stage's one line in the log of `dvc repro` and `dvc queue logs`: where a run's time
+    went and the threads and cores it had (benchmarks/bench_queue.py reads it back)."""
+    line = f"{label}: {wall:.1f} s wall, {cpu:.1f} s CPU, started {started}"
+    if "torch_threads" in threads:
+        line += f", torch threads {threads['torch_threads']}"
+    line += f", BLAS threads {threads['blas_threads']}"
+    if "cores" in threads:
+        line += (f", queue worker {threads['queue_worker']} of {threads['queue_workers']}"
+                 f" on cores {','.join(map(str, threads['cores']))}")
+    return line
+
+
 def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, instance: str | None = None,
               stage: str | None = None) -> None:
     """``main(cfg)`` with the stage's validated params (:func:`~askshift.study.config.stage_config`;
@@ -158,9 +171,10 @@ def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, insta
         cfg = stage_config(stage or name) if config else None
         threads = set_threads(cfg)
         extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
-        write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": timer(),
-                                         "cpu_seconds": cpu_seconds(),
-                                         **threads, **(extra or {})})
+        wall, cpu = timer(), cpu_seconds()
+        write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": wall,
+                                         "cpu_seconds": cpu, **threads, **(extra or {})})
+        print(timing_line(label, started, wall, cpu, threads), file=sys.stderr)
     except (ParamsError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
