@@ -1,5 +1,2 @@
-"""The stage scripts (one per DVC stage). Before any of them imports torch: a stage run by a
-DVC queue worker is pinned to that worker's share of the cores (askshift.study.cores)."""
-from askshift.study import cores
-
-cores.PINNED.update(cores.pin_queue_worker())
+"""The stage scripts (one per DVC stage), each a thin call of
+:func:`askshift.study.stage.run_stage` on its library function."""

@@ -1,12 +1,16 @@
-"""Queue workers' share of the cores (askshift.study.cores), on a fake /proc."""
+"""Claimed cores (askshift.study.cores): runs that share the machine take turns on its cores."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from askshift.study import cores
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_worker_cores_slices_and_round_robin():
@@ -19,36 +23,71 @@ def test_worker_cores_slices_and_round_robin():
         cores.worker_cores([0, 1], 3, 2)
 
 
-def _proc(root, pid, ppid, *argv):
-    d = root / str(pid)
-    d.mkdir()
-    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (d / "stat").write_text(f"{pid} (py thon) S {ppid} 0 0")
+HOLD = """
+import os, sys, time
+from askshift.study import cores
+with cores.claim(int(sys.argv[1]), "holder") as got:
+    print(",".join(map(str, got["cores"])), flush=True)
+    if sys.argv[2] == "die":
+        os._exit(0)                      # killed with its cores claimed: the OS drops the locks
+    time.sleep(float(sys.argv[2]))
+"""
+
+needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux core affinity")
 
 
 @pytest.fixture
-def fake_proc(tmp_path, monkeypatch):
-    monkeypatch.setattr(cores, "PROC", tmp_path)
-    return tmp_path
+def locks(tmp_path, monkeypatch):
+    monkeypatch.setenv(cores.LOCKS_ENV, str(tmp_path / "locks"))
+    return tmp_path / "locks"
 
 
-def test_queue_worker_found_through_the_process_tree(fake_proc):
-    dvc = "/venv/bin/dvc"
-    _proc(fake_proc, 10, 1, "python", dvc, "exp", "queue-worker", "dvc-exp-35a559-1@localhost", "--clean")
-    _proc(fake_proc, 11, 1, "python", dvc, "exp", "queue-worker", "dvc-exp-35a559-2@localhost")
-    _proc(fake_proc, 12, 1, "python", dvc, "exp", "queue-worker", "dvc-exp-ffffff-1@localhost")  # another repo
-    _proc(fake_proc, 20, 11, "/bin/sh", "-c", "python -m stages.finetune")
-    _proc(fake_proc, 21, 20, "python", "-m", "stages.finetune")
-    _proc(fake_proc, 30, 1, "python", "-m", "stages.finetune")            # a plain `dvc repro`
-    assert cores.queue_worker(21) == ("dvc-exp-35a559", 2)
-    assert cores.queue_worker(30) is None
-    assert cores.queue_workers("dvc-exp-35a559") == [1, 2]
+def hold(n: int, seconds: str) -> tuple[subprocess.Popen, list[int]]:
+    """Another process holding ``n`` cores; returns once it holds them."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(n), seconds], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=os.environ.copy())
+    return proc, [int(c) for c in proc.stdout.readline().split(",")]
 
 
-def test_pin_outside_a_queue_changes_nothing(fake_proc):
-    before = __import__("os").sched_getaffinity(0)
-    assert cores.pin_queue_worker() == {}
-    assert __import__("os").sched_getaffinity(0) == before
+@needs_affinity
+def test_claim_pins_to_its_cores_and_gives_them_back(locks):
+    before = os.sched_getaffinity(0)
+    with cores.claim(1, "test") as got:
+        assert len(got["cores"]) == 1 and os.sched_getaffinity(0) == set(got["cores"])
+        assert got["waited_seconds"] < 1
+        assert "test in" in (locks / f"core-{got['cores'][0]}").read_text()   # the waiting message shows it
+    assert os.sched_getaffinity(0) == before
+    with cores.claim(999, "test") as got:                    # at most every core this process may use
+        assert set(got["cores"]) == before
+
+
+@needs_affinity
+def test_a_claim_waits_for_a_holder_and_names_it(locks, capsys):
+    proc, held = hold(len(os.sched_getaffinity(0)), "1.5")
+    with cores.claim(1, "test") as got:
+        assert got["waited_seconds"] > 0.5 and proc.poll() is not None   # only after the holder ended
+    proc.wait()
+    err = capsys.readouterr().err
+    assert "test: waiting for 1 of cores" in err and f"core {held[0]}: pid {proc.pid}: holder in {ROOT}" in err
+
+
+@needs_affinity
+def test_a_killed_holder_blocks_no_one(locks):
+    proc, _ = hold(len(os.sched_getaffinity(0)), "die")
+    proc.wait()
+    with cores.claim(len(os.sched_getaffinity(0)), "test") as got:
+        assert got["waited_seconds"] < 1
+
+
+@needs_affinity
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: [])(0)) < 2, reason="needs 2 cores")
+def test_claims_on_disjoint_cores_run_side_by_side_and_all_or_nothing(locks):
+    proc, held = hold(1, "1.5")
+    with cores.claim(1, "test") as got:                       # a free core: no wait
+        assert got["waited_seconds"] < 1 and not set(got["cores"]) & set(held)
+    with cores.claim(len(os.sched_getaffinity(0)), "test") as got:   # all of them: waits for the holder
+        assert proc.poll() is not None
+    proc.wait()
 
 
 def test_usable_cores_follows_the_affinity_mask_or_the_machine(monkeypatch):
@@ -70,13 +109,13 @@ def test_blas_threads_follow_params_never_the_machine_load(monkeypatch):
 
     monkeypatch.setattr(cores, "usable_cores", lambda: 5)
     with_compute = lambda n: Section({"compute": {"threads": n, "device": "cpu", "amp": "off"}}, stage="t")
-    assert stage.blas_threads(with_compute(1)) == 1 and stage.blas_threads(with_compute(3)) == 3
-    assert stage.blas_threads(with_compute(0)) == 5
-    assert stage.blas_threads(Section({"seed": 0}, stage="t")) == 1 and stage.blas_threads(None) == 1
+    assert stage.stage_threads(with_compute(1)) == 1 and stage.stage_threads(with_compute(3)) == 3
+    assert stage.stage_threads(with_compute(0)) == 5
+    assert stage.stage_threads(Section({"seed": 0}, stage="t")) == 1 and stage.stage_threads(None) == 1
     monkeypatch.delitem(sys.modules, "torch", raising=False)      # leave this process's torch threads alone
     before = {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
     try:
-        assert stage.set_threads(with_compute(1)) == {"blas_threads": 1, **cores.PINNED}
+        assert stage.set_threads(with_compute(1)) == {"blas_threads": 1}
         assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
     finally:
         from threadpoolctl import threadpool_limits
@@ -89,6 +128,7 @@ def test_timing_line_names_the_threads_and_cores_a_stage_had():
     alone = timing_line("finetune", "2026-12-07T20:00:00+0000", 86.24, 170.3, {"blas_threads": 2, "torch_threads": 2})
     assert alone == "finetune: 86.2 s wall, 170.3 s CPU, started 2026-12-07T20:00:00+0000, torch threads 2, BLAS threads 2"
     queued = timing_line("finetune", "2026-12-07T20:00:00+0000", 1.0, 2.0,
-                         {"blas_threads": 2, "torch_threads": 2, "queue_workers": 2, "queue_worker": 2, "cores": [1]})
-    assert queued.endswith(", torch threads 2, BLAS threads 2, queue worker 2 of 2 on cores 1")
+                         {"blas_threads": 2, "torch_threads": 2, "cores": [0, 1], "waited_seconds": 85.24})
+    assert queued.endswith(", torch threads 2, BLAS threads 2, cores 0,1 (waited 85.2 s for them)")
+    assert "waited" not in timing_line("x", "t", 1.0, 1.0, {"blas_threads": 1, "cores": [0], "waited_seconds": 0.01})
     assert timing_line("report", "t", 1.0, 1.0, {"blas_threads": 1}).endswith("started t, BLAS threads 1")

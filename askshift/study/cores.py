@@ -1,70 +1,51 @@
-"""Which CPU cores a stage process may use when `dvc queue start -j N` runs N experiments at once.
+"""Which CPU cores a stage computes on when several runs share the machine.
 
-Each queue worker's stage processes are pinned to their own share of the cores (worker k of N
-gets the k-th of N equal slices; with more workers than cores, workers share cores round
-robin). The number of torch threads does not change: it is `compute.threads`, a param, because
-it changes the trained weights, so a queued experiment gives the bitwise results of the same
-experiment run alone. What changes is that N workers no longer run N x cores spinning threads
-on the same cores: OpenMP sees more threads than cores in its affinity mask and waits politely
-(libgomp's throttled spin) instead of busy-waiting against the other workers.
+The number of threads is a param (`compute.threads`): 1 and 2 torch threads train other weights,
+so a stage gets the same count whether it runs alone, beside another clone's run, or in a
+`dvc queue start -j N` worker. The machine's load may change only *when* and *where* those
+threads run. On 2 cores (benchmarks/bench_threads.py) two threads squeezed onto one core take
+1.3x the time they take on two cores, so two experiments that split the cores between them
+lose a third of their speed. Cores are therefore claimed: a stage process claims one core per
+thread it runs (one lock file per core, in a folder shared by this user's runs on the machine),
+waits while they are taken, pins all its threads to them, and gives them back when its work is
+done; the OS drops the locks of a process that dies, so a killed stage blocks no one. Queued
+experiments then take turns on a small machine and run side by side on disjoint cores on a big
+one, with bitwise the results of a serial run (pinning changes no result; the thread count
+would).
 
-This must run before torch (and its OpenMP runtime) is imported: ``stages/__init__.py`` calls
-:func:`pin_queue_worker` first thing. Outside a queue, or with one worker, nothing changes.
-Torch-free; Linux only (``/proc``, ``sched_setaffinity``); elsewhere a no-op.
+Torch-free; where the OS lacks ``fcntl`` or ``sched_setaffinity`` (not Linux) claiming is a no-op.
 """
 from __future__ import annotations
 
 import os
-import re
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-WORKER = re.compile(r"exp\x00queue-worker\x00(dvc-exp-[0-9a-f]+)-(\d+)@")
-PROC = Path("/proc")
+try:
+    import fcntl
+except ImportError:          # Windows
+    fcntl = None
 
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _parent(pid: int) -> int:
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[1])   # the name may hold spaces and ')'
-    except (OSError, ValueError, IndexError):
-        return 0
+LOCKS_ENV = "ASKSHIFT_CORE_LOCKS"   # folder of the per-core lock files (tests use their own)
+POLL_SECONDS = 0.2
 
 
-def queue_worker(pid: int | None = None) -> tuple[str, int] | None:
-    """``(queue, k)`` when ``pid`` (default: this process) runs under the k-th worker (1-based)
-    of a DVC experiment queue, from the nearest `dvc exp queue-worker` ancestor; else None."""
-    pid = pid or os.getpid()
-    for _ in range(64):                      # a bounded walk up the process tree
-        m = WORKER.search(_cmdline(pid))
-        if m:
-            return m.group(1), int(m.group(2))
-        pid = _parent(pid)
-        if pid <= 1:
-            return None
-    return None
-
-
-def queue_workers(queue: str) -> list[int]:
-    """The worker numbers of ``queue`` alive now."""
-    out = set()
-    for d in PROC.iterdir() if PROC.is_dir() else []:
-        if d.name.isdigit():
-            m = WORKER.search(_cmdline(int(d.name)))
-            if m and m.group(1) == queue:
-                out.add(int(m.group(2)))
-    return sorted(out)
+def usable_cores() -> int:
+    """How many cores this process may run on: its affinity mask (its claimed cores while it
+    holds a claim) where the OS has one, else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def worker_cores(cores: list[int], k: int, n: int) -> list[int]:
-    """Worker k's (1-based) share of ``cores`` among ``n`` workers: the k-th of n contiguous
-    slices, or one core round robin when there are more workers than cores."""
+    """Worker k's (1-based) share of ``cores`` among ``n`` workers (the fan-out's processes):
+    the k-th of n contiguous slices, or one core round robin when there are more workers than
+    cores."""
     if not 1 <= k <= n:
         raise ValueError(f"worker {k} of {n}: expected 1 <= k <= n")
     if n >= len(cores):
@@ -73,29 +54,105 @@ def worker_cores(cores: list[int], k: int, n: int) -> list[int]:
     return cores[bounds[k - 1]:bounds[k]]
 
 
-def usable_cores() -> int:
-    """How many cores this process may run on: its affinity mask (a pinned queue worker's share)
-    where the OS has one, else the machine's count."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def locks_dir() -> Path:
+    """Where the per-core lock files live: ``$ASKSHIFT_CORE_LOCKS``, else one folder per user in
+    the system's temporary folder (every clone and queue worker of the user on this machine)."""
+    folder = os.environ.get(LOCKS_ENV)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(folder) if folder else Path(tempfile.gettempdir()) / f"askshift-cores-{uid}"
 
 
-def pin_queue_worker() -> dict:
-    """Pin this process to its queue worker's share of the cores (see the module docstring).
-    Returns what it did, for the stage's timings file."""
-    if not hasattr(os, "sched_setaffinity"):
+def _lock(path: Path, blocking: bool) -> int | None:
+    """An open descriptor holding an exclusive lock on ``path``, or None when another process
+    holds it (``blocking=False``)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _try_claim(folder: Path, mine: list[int], n: int, label: str) -> dict[int, int]:
+    """``n`` of the cores ``mine`` as ``{core: locked descriptor}``, all or none: one claimer at
+    a time (``claim.lock``), so two processes never hold part of what each other needs."""
+    guard = _lock(folder / "claim.lock", blocking=True)
+    held: dict[int, int] = {}
+    try:
+        for core in mine:
+            fd = _lock(folder / f"core-{core}", blocking=False)
+            if fd is not None:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()}: {label} in {os.getcwd()}\n".encode(), 0)
+                held[core] = fd
+                if len(held) == n:
+                    return held
+        for fd in held.values():
+            os.close(fd)
         return {}
-    found = queue_worker()
-    if found is None:
-        return {}
-    queue, k = found
-    n = max(queue_workers(queue) + [k])    # `-j N` starts workers 1..N together
-    if n < 2:
-        return {"queue_workers": n}
-    share = worker_cores(sorted(os.sched_getaffinity(0)), k, n)
-    os.sched_setaffinity(0, share)
-    return {"queue_workers": n, "queue_worker": k, "cores": share}
+    finally:
+        os.close(guard)
 
 
-PINNED: dict = {}   # what pin_queue_worker did in this process (stages/__init__.py fills it)
+def holders(folder: Path, mine: list[int]) -> list[str]:
+    """Who holds each of the cores ``mine`` (as the holders wrote it), for a waiting message."""
+    out = []
+    for core in mine:
+        try:
+            text = (folder / f"core-{core}").read_text().strip()
+        except OSError:
+            continue
+        if text and _lock_taken(folder / f"core-{core}"):
+            out.append(f"core {core}: {text}")
+    return out
+
+
+def _lock_taken(path: Path) -> bool:
+    fd = _lock(path, blocking=False)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def _pin(cores) -> None:
+    """Every thread of this process onto ``cores`` (threads started later inherit it)."""
+    tasks = Path("/proc/self/task")
+    tids = [int(t) for t in os.listdir(tasks)] if tasks.is_dir() else [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cores)
+        except OSError:      # a thread that ended meanwhile
+            pass
+
+
+@contextmanager
+def claim(n: int, label: str) -> Iterator[dict]:
+    """Hold ``n`` of this process's cores (at most all of them) while the block runs: wait
+    until they are free, pin every thread to them, then give them back and restore the
+    affinity. Yields ``{"cores": [...], "waited_seconds": s}`` ({} where claiming is a no-op).
+    ``label`` names the claimer in the waiting message of the others."""
+    if fcntl is None or not hasattr(os, "sched_setaffinity"):
+        yield {}
+        return
+    before = os.sched_getaffinity(0)
+    mine = sorted(before)
+    n = max(1, min(n, len(mine)))
+    folder = locks_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    t0, told = time.monotonic(), False
+    while not (held := _try_claim(folder, mine, n, label)):
+        if not told:
+            print(f"{label}: waiting for {n} of cores {','.join(map(str, mine))} "
+                  f"({'; '.join(holders(folder, mine)) or 'held by another run'})", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(POLL_SECONDS)
+    waited = round(time.monotonic() - t0, 2)
+    try:
+        _pin(sorted(held))
+        yield {"cores": sorted(held), "waited_seconds": waited}
+    finally:
+        _pin(before)
+        for fd in held.values():
+            os.close(fd)

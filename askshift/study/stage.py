@@ -77,27 +77,27 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
 
 
 AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
-def blas_threads(cfg) -> int:
-    """Threads of the BLAS pools (numpy / scipy / scikit-learn) of a stage: ``compute.threads``
+def stage_threads(cfg) -> int:
+    """Threads of a stage, and the cores it claims (:mod:`askshift.study.cores`): ``compute.threads``
     where the stage declares it (0: every core this process may use), else 1. A param, never the
-    machine's load: scikit-learn's solvers depend on the thread count (the split step's
-    temperatures move by 1e-8 between 1 and 2 BLAS threads), so a stage run beside another
-    pipeline, or in a queue, must get the same count as alone. Queue workers share the machine
-    by core affinity (:mod:`askshift.study.cores`), not by thread count."""
+    machine's load: torch's weights and scikit-learn's solvers depend on the thread count (the
+    split step's temperatures move by 1e-8 between 1 and 2 BLAS threads), so a stage run beside
+    another pipeline, or in a queue, must get the same count as alone. Runs share the machine
+    by taking turns on claimed cores, not by thread count."""
     if cfg is not None and "compute" in cfg:
         return cfg.compute.threads or cores.usable_cores()
     return 1
 
 
 def set_threads(cfg) -> dict:
-    """Threads of this stage process, from params only (:func:`blas_threads`; torch's intra-op
+    """Threads of this stage process, from params only (:func:`stage_threads`; torch's intra-op
     threads are ``compute.threads`` when the stage declares it: 1 and 2 threads train other
     weights, so they are a param, never guessed). Returns what was set, for the timings file."""
     from threadpoolctl import threadpool_limits
 
-    blas = blas_threads(cfg)
+    blas = stage_threads(cfg)
     threadpool_limits(limits=blas, user_api="blas")
-    out = {"blas_threads": blas, **cores.PINNED}
+    out = {"blas_threads": blas}
     if cfg is not None and "compute" in cfg and "torch" in sys.modules:
         import torch
 
@@ -149,8 +149,9 @@ def timing_line(label: str, started: str, wall: float, cpu: float, threads: dict
         line += f", torch threads {threads['torch_threads']}"
     line += f", BLAS threads {threads['blas_threads']}"
     if "cores" in threads:
-        line += (f", queue worker {threads['queue_worker']} of {threads['queue_workers']}"
-                 f" on cores {','.join(map(str, threads['cores']))}")
+        line += f", cores {','.join(map(str, threads['cores']))}"
+    if threads.get("waited_seconds", 0) >= 0.1:
+        line += f" (waited {threads['waited_seconds']:.1f} s for them)"
     return line
 
 
@@ -169,8 +170,9 @@ def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, insta
     timer, started = Timer(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
         cfg = stage_config(stage or name) if config else None
-        threads = set_threads(cfg)
-        extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
+        with cores.claim(stage_threads(cfg), label) as claimed:
+            threads = {**set_threads(cfg), **claimed}
+            extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
         wall, cpu = timer(), cpu_seconds()
         write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": wall,
                                          "cpu_seconds": cpu, **threads, **(extra or {})})
