@@ -1,5 +1,5 @@
 """Stage `machine`: the params that depend on this machine checked with timm and torch (the
-architecture and its kwargs build, the timm weights tag exists, the device is here), before any
+architectures and their kwargs build, the timm weights tag exists, the device is here), before any
 stage that uses torch runs: each depends on this stage's output. Its content does not depend
 on the values checked, so passing the check re-runs nothing downstream."""
 from askshift.study import layout
@@ -9,9 +9,9 @@ from askshift.study.stage import run_stage, write_outputs
 
 def main(cfg) -> None:
     check_machine(cfg.to_dict())
-    write_outputs({layout.MACHINE_CHECKED: {"passed": ["model.arch", "model.kwargs", "pretrain.weights",
+    write_outputs({layout.MACHINE_CHECKED: {"passed": ["model.arch", "model.kwargs", "baseline.model", "pretrain.weights",
                                                        "compute.device"]}})
-    print("model, pretrain.weights and compute.device are valid on this machine")
+    print("model, baseline.model, pretrain.weights and compute.device are valid on this machine")
 
 
 if __name__ == "__main__":

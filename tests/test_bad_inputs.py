@@ -42,6 +42,10 @@ PARAMS = [
      "(did you mean 'resnet18.a1_in1k'?)"),
     ("pretrain.weights", "timm:resnet18.a1_in1k",
      "pretrain.weights = 'timm:resnet18.a1_in1k' are weights of 'resnet18' but model.arch = 'resnet10t'"),
+    ("baseline.model.kwargs", {"channels": [8]}, "baseline.model.kwargs = {'channels': [8]}: with "
+     "baseline.model.arch = same the baselines take model.kwargs; set baseline.model.arch to give them their own"),
+    ("baseline.model", {"arch": "resnet18", "kwargs": {}}, "baseline.widths = [1.0, 0.5]: widths other than 1.0 "
+     "scale baseline.model.kwargs.channels (a timm ResNet's), which baseline.model.kwargs = {} does not set"),
     ("split.shifts", ["fonts", "font"], "split.shifts[1] = 'font': must be one of: spurious_tint, label_shift, "
      "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture (did you mean 'fonts'?)"),
     ("robustness.confidence", 0.9999, "robustness.confidence = 0.9999: expected a number in [0.5, 0.999]"),
@@ -69,6 +73,21 @@ def test_bad_params(key, value, message):
     with pytest.raises(ParamsError) as e:
         check_all(edit(copy.deepcopy(base()), key, value))
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_baselines_of_their_own_architecture():
+    """baseline.model gives the from-scratch models (baselines, scratch arms) their own timm
+    architecture, checked like model.arch; `same` takes model.arch and model.kwargs."""
+    from askshift.study.config import scratch_model
+
+    p = edit(edit(copy.deepcopy(base()), "baseline.widths", [1.0]), "baseline.model", {"arch": "resnet18t", "kwargs": {}})
+    with pytest.raises(ParamsError, match=r"baseline.model.arch = 'resnet18t' is not a timm architecture \(did you "
+                                          r"mean 'resnet18'\?\)"):
+        check_all(p)
+    own = edit(p, "baseline.model", {"arch": "resnet18", "kwargs": {"stem_width": 16}})
+    check_all(own)
+    assert scratch_model(validate(own)) == ("resnet18", {"stem_width": 16})
+    assert scratch_model(validate(base())) == ("resnet10t", KWARGS)
 
 
 def test_cuda_without_a_gpu():

@@ -132,3 +132,22 @@ def test_timing_line_names_the_threads_and_cores_a_stage_had():
     assert queued.endswith(", torch threads 2, BLAS threads 2, cores 0,1 (waited 85.2 s for them)")
     assert "waited" not in timing_line("x", "t", 1.0, 1.0, {"blas_threads": 1, "cores": [0], "waited_seconds": 0.01})
     assert timing_line("report", "t", 1.0, 1.0, {"blas_threads": 1}).endswith("started t, BLAS threads 1")
+
+
+def test_bench_queue_reads_the_timing_lines_back():
+    """benchmarks/bench_queue.py splits an experiment's time by these lines: a format change
+    must not leave it silently counting zero stages."""
+    import importlib.util
+
+    from askshift.study.stage import timing_line
+
+    spec = importlib.util.spec_from_file_location("bench_queue", ROOT / "benchmarks" / "bench_queue.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lines = [timing_line("finetune", "2026-12-07T20:00:00+0000", 86.24, 170.3,
+                         {"blas_threads": 2, "torch_threads": 2, "cores": [0, 1], "waited_seconds": 3.0}),
+             timing_line("report_data", "2026-12-07T20:01:30+0000", 5.0, 5.4, {"blas_threads": 1})]
+    got = bench.stage_times("Running stage 'finetune':\n" + "\n".join(lines) + "\nUpdating lock file\n")
+    assert got["stage"].tolist() == ["finetune", "report_data"]
+    assert got["wall"].tolist() == [86.2, 5.0] and got["cpu"].tolist() == [170.3, 5.4]
+    assert got["start"].diff().iloc[1] == 90.0 and got["waited"].tolist() == [3.0, 0.0]

@@ -193,3 +193,45 @@ def test_timm_hub_failure_says_how_to_load_offline(monkeypatch):
     monkeypatch.setattr(builder, "load_pretrained", offline)
     with pytest.raises(RuntimeError, match=r"timm:test_resnet.r160_in1k@/path/to/file"):
         M.create_model("test_resnet", 10, weights="timm:test_resnet.r160_in1k")
+
+
+# ---------------------------------------------------------------------------------- input size
+def test_resize_input_whole_image_to_the_model_side():
+    x = batch(3, size=32)
+    assert M.resize_input(x, 32) is x and M.resize_input(x, None) is x       # nothing to do
+    for mode in M.INTERPOLATIONS:
+        y = M.resize_input(x, 64, mode)
+        assert y.shape == (3, 3, 64, 64)
+    flat = torch.full((2, 3, 32, 32), 0.25)
+    assert torch.allclose(M.resize_input(flat, 160, "bicubic"), torch.tensor(0.25), atol=1e-6)
+    assert torch.allclose(M.resize_input(flat, 8, "bilinear"), torch.tensor(0.25), atol=1e-6)  # antialiased
+    with pytest.raises(ValueError, match="interpolation='lanczos'; valid: bilinear, bicubic, nearest"):
+        M.resize_input(x, 64, "lanczos")
+
+
+def test_pretrained_weights_bring_their_input_size_and_interpolation(tmp_path, monkeypatch):
+    """A ViT pre-trained at 160 (timm's data config) sees the 32x32 datasets at 160 with its
+    own bicubic interpolation, in fit, predict and features, and keeps it through our file
+    format and the `pipeline:` weights that fine-tuning starts from; a scratch model stays at 32."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import timm
+
+    torch.save(timm.create_model("test_vit", num_classes=1000, img_size=160).state_dict(), tmp_path / "vit.pth")
+    vit = M.create_model("test_vit", 4, weights=f"timm:test_vit.r160_in1k@{tmp_path / 'vit.pth'}", seed=0)
+    assert M.input_size(vit) == (160, "bicubic") and vit.patch_embed.img_size == (160, 160)
+    assert M.input_size(M.create_model(ARCH, 4, seed=0)) == (32, "bilinear")
+    x, y = make_data(n=8, num_classes=4, size=32)
+    T.fit(vit, (x, y), cfg=cfg(epochs=1, batch_size=4))
+    assert T.predict(vit, x, device="cpu").shape == (8, 4)
+    assert T.extract_features(vit, x, device="cpu").shape == (8, vit.num_features)
+    M.save_model(vit, tmp_path / "pre.pt")
+    again = M.load_model(tmp_path / "pre.pt")
+    assert M.input_size(again) == (160, "bicubic")
+    np.testing.assert_array_equal(T.predict(again, x, device="cpu"), T.predict(vit, x, device="cpu"))
+    tuned = M.create_model("test_vit", 2, weights=f"pipeline:{tmp_path / 'pre.pt'}", seed=1)
+    assert M.input_size(tuned) == (160, "bicubic")
+    with pytest.raises(ValueError, match="built for img_size=160 but img_size=32"):
+        M.create_model("test_vit", 2, weights=f"pipeline:{tmp_path / 'pre.pt'}", img_size=32)
+    with torch.no_grad():    # what the model saw: the resized images, not 32x32 ones with a 1-token grid
+        model_in = T._prepare(torch.from_numpy(x), *M.normalization(vit), torch.device("cpu"), False, M.input_size(vit))
+    assert model_in.shape == (8, 3, 160, 160)

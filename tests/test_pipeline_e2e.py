@@ -410,7 +410,10 @@ def test_queued_experiments_equal_serial_ones(workspace):
     values = ("0.02", "0.005")
     for v in values:
         dvc(ws, "exp", "run", "--queue", "-n", f"q-{v}", "-S", f"finetune.lp.lr={v}")
-    dvc(ws, "queue", "start", "-j", "2")
+    # no captured output: the queue's daemon inherits the pipes, and reading them to their end
+    # can wait for the daemon (the queue benchmark hung there once)
+    subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=ws, check=True, env=ENV,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     while time.time() - t0 < 900:
         status = dvc(ws, "queue", "status").stdout

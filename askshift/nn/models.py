@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import timm
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from askshift.io import atomic_path
@@ -45,6 +46,8 @@ DEFAULT_ARCH = "resnet10t"
 DEFAULT_ARCH_KWARGS: dict[str, Any] = {"channels": [16, 32, 64, 128], "stem_width": 16}
 DEFAULT_MEAN = (0.5, 0.5, 0.5)
 DEFAULT_STD = (0.5, 0.5, 0.5)
+DEFAULT_IMG_SIZE = 32             # the curated images' side (curate.image_size)
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 MODEL_FORMAT = "askshift.model/1"
 WEIGHT_KINDS = ("scratch", "pipeline", "timm", "file")
@@ -98,20 +101,36 @@ def _timm_create(name: str, num_classes: int, img_size: int, in_chans: int,
                              **timm_kwargs, **kwargs)
 
 
-def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size: int = 32,
+def _pretrained_input(timm_name: str) -> tuple[int, str]:
+    """The input side and resize interpolation of timm's data config for pre-trained weights
+    (e.g. 224, "bicubic" for CLIP ViT-B/32)."""
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    size = int(cfg.input_size[-1]) if cfg is not None and cfg.input_size else DEFAULT_IMG_SIZE
+    interpolation = getattr(cfg, "interpolation", None) or "bilinear"
+    return size, interpolation if interpolation in INTERPOLATIONS else "bilinear"
+
+
+def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size: int | None = None,
                  in_chans: int = 3, *, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, seed: int | None = None,
                  **kwargs: Any) -> nn.Module:
     """Create any timm architecture ``arch`` (``kwargs`` go to timm, e.g. ResNet ``channels``).
 
+    ``img_size``: the side of the images the model sees; None = the weights' own (timm's data
+    config for ``timm:`` weights, e.g. 224; the source model's for ``pipeline:``; else
+    :data:`DEFAULT_IMG_SIZE`). Images of another size are resized to it on the way in
+    (:func:`resize_input`, with the weights' interpolation), so a model pre-trained at 224 is
+    fine-tuned and evaluated at 224 on 32x32 datasets.
     ``seed`` (optional) makes the random initialisation reproducible without touching the global
     RNG. The returned model carries its recipe in ``model.askshift_cfg`` (see :func:`model_config`).
     """
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     kind, name, local = parse_weights(weights)
+    interpolation = "bilinear"
     with _seeded(seed):
         if kind == "scratch":
+            img_size = img_size or DEFAULT_IMG_SIZE
             model = _timm_create(arch, num_classes, img_size, in_chans, kwargs)
             timm_name = arch
         elif kind == "timm":
@@ -119,6 +138,8 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
                 raise ValueError(f"weights={weights!r} are for architecture {_base_name(name)!r} "
                                  f"but arch={arch!r}")
             timm_name = name if "." in name else arch
+            own_size, interpolation = _pretrained_input(timm_name)
+            img_size = img_size or own_size
             extra: dict[str, Any] = {"pretrained": True}
             if local is not None:
                 p = Path(local)
@@ -150,15 +171,18 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
             if kwargs and kwargs != src_cfg["kwargs"]:
                 raise ValueError(f"weights={weights!r} were built with arch kwargs "
                                  f"{src_cfg['kwargs']} but got {kwargs}")
+            img_size = img_size or src_cfg["img_size"]
             if img_size != src_cfg["img_size"]:
                 raise ValueError(f"weights={weights!r} were built for img_size="
                                  f"{src_cfg['img_size']} but img_size={img_size}")
+            interpolation = src_cfg.get("interpolation", "bilinear")
             model = src
             model.reset_classifier(num_classes)
             timm_name, kwargs = src_cfg["timm_name"], src_cfg["kwargs"]
             mean = src_cfg["mean"] if mean is None else mean
             std = src_cfg["std"] if std is None else std
         else:  # file
+            img_size = img_size or DEFAULT_IMG_SIZE
             model = _timm_create(arch, num_classes, img_size, in_chans, kwargs)
             _load_backbone_state(model, _read_state_dict(name), source=weights)
             model.reset_classifier(num_classes)
@@ -168,7 +192,7 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
         in_chans=in_chans, kwargs=dict(kwargs),
         mean=[float(v) for v in (DEFAULT_MEAN if mean is None else mean)],
         std=[float(v) for v in (DEFAULT_STD if std is None else std)],
-        weights=weights,
+        weights=weights, interpolation=interpolation,
     )
     return model
 
@@ -209,7 +233,7 @@ def attach_config(model: nn.Module, arch: str, num_classes: int, img_size: int =
     """Attach a recipe to a timm model built elsewhere so it can be saved / normalised."""
     model.askshift_cfg = dict(arch=arch, timm_name=arch, num_classes=num_classes,
                               img_size=img_size, in_chans=in_chans, kwargs=dict(kwargs),
-                              mean=list(mean), std=list(std), weights="scratch")
+                              mean=list(mean), std=list(std), weights="scratch", interpolation="bilinear")
     return model
 
 
@@ -217,6 +241,27 @@ def normalization(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...
     """Per-channel ``(mean, std)`` (in [0, 1] pixel units) the model expects."""
     cfg = getattr(model, "askshift_cfg", None) or {}
     return tuple(cfg.get("mean", DEFAULT_MEAN)), tuple(cfg.get("std", DEFAULT_STD))
+
+
+def input_size(model: nn.Module) -> tuple[int | None, str]:
+    """``(side, interpolation)``: the image side the model was built for and how images of
+    another size are resized to it (models saved before this key existed: bilinear)."""
+    cfg = getattr(model, "askshift_cfg", None) or {}
+    return cfg.get("img_size"), cfg.get("interpolation", "bilinear")
+
+
+def resize_input(x: torch.Tensor, size: int | None, interpolation: str = "bilinear") -> torch.Tensor:
+    """A float NCHW batch resized to ``size`` x ``size`` (the whole image: the datasets' images
+    are already framed, so timm's centre crop is not applied); unchanged when it already has
+    that size or ``size`` is None. Shrinking is antialiased."""
+    if size is None or tuple(x.shape[-2:]) == (size, size):
+        return x
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation={interpolation!r}; valid: {', '.join(INTERPOLATIONS)}")
+    if interpolation == "nearest":
+        return F.interpolate(x, size=(size, size), mode="nearest")
+    return F.interpolate(x, size=(size, size), mode=interpolation, align_corners=False,
+                         antialias=min(x.shape[-2:]) > size)
 
 
 def to_input(images: torch.Tensor, mean: Sequence[float], std: Sequence[float],

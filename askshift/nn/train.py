@@ -243,8 +243,11 @@ def augment(x: torch.Tensor, crop: int, flip: bool, gen: torch.Generator) -> tor
     return x
 
 
-def _prepare(xb: torch.Tensor, mean, std, device: torch.device, channels_last: bool):
-    x = M.to_input(xb.to(device, non_blocking=True), mean, std)
+def _prepare(xb: torch.Tensor, mean, std, device: torch.device, channels_last: bool,
+             size: tuple[int | None, str] = (None, "bilinear")):
+    """uint8 NHWC batch -> the model's input: normalised, resized to its side (``size``:
+    :func:`askshift.nn.models.input_size`) on the device, in the memory format of the run."""
+    x = M.resize_input(M.to_input(xb.to(device, non_blocking=True), mean, std), *size)
     return x.contiguous(memory_format=torch.channels_last if channels_last
                         else torch.contiguous_format)
 
@@ -342,6 +345,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     n = len(x_tr)
     spe = steps_per_epoch(n, cfg.batch_size)
     mean, std = M.normalization(model)
+    size = M.input_size(model)
     fp = fingerprint(x_tr, y_tr)
     w_tr = None
     if sample_weight is not None:
@@ -409,7 +413,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                 xb, yb = x_tr[idx], y_tr[idx]
                 if cfg.random_crop or cfg.random_flip:
                     xb = augment(xb, cfg.random_crop, cfg.random_flip, gen)
-                x = _prepare(xb, mean, std, device, channels_last)
+                x = _prepare(xb, mean, std, device, channels_last, size)
                 yb = yb.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=dtype or torch.float32,
                                     enabled=dtype is not None):
@@ -481,13 +485,14 @@ def _map_batches(model: nn.Module, images, fn, batch_size: int, device, amp: str
         raise ValueError(f"images must be uint8 (N, H, W, C), got {x_all.dtype} "
                          f"{tuple(x_all.shape)}")
     mean, std = M.normalization(model)
+    size = M.input_size(model)
     cl = channels_last_for(dev, channels_last)
     was_training = model.training
     model.to(dev).eval()
     outs = []
     try:
         for s in range(0, len(x_all), batch_size):
-            x = _prepare(x_all[s:s + batch_size], mean, std, dev, cl)
+            x = _prepare(x_all[s:s + batch_size], mean, std, dev, cl, size)
             with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 outs.append(fn(model, x).float().cpu())
     finally:

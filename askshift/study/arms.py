@@ -17,12 +17,13 @@ ARM_KINDS = ("scratch", "pretrained")
 
 def train_arm(kind: str, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig, *,
               arch: str, arch_kwargs: dict, num_classes: int, pretrained: str | Path | None = None,
-              sample_weight=None, live=None):
+              pretrained_arch: str | None = None, sample_weight=None, live=None):
     """Train one model of an arm and return it with its history.
 
-    ``kind="scratch"``: ``arch`` with ``arch_kwargs``, random init seeded by ``cfg.seed``.
-    ``kind="pretrained"``: the pipeline checkpoint ``pretrained`` with a fresh head, all
-    parameters fine-tuned (FT). ``sample_weight`` is passed to :func:`askshift.nn.train.fit`
+    ``kind="scratch"``: ``arch`` with ``arch_kwargs`` (the baselines' recipe,
+    :func:`askshift.study.config.scratch_model`), random init seeded by ``cfg.seed``.
+    ``kind="pretrained"``: the pipeline checkpoint ``pretrained`` (architecture
+    ``pretrained_arch``, default ``arch``) with a fresh head, all parameters fine-tuned (FT). ``sample_weight`` is passed to :func:`askshift.nn.train.fit`
     (e.g. group-balanced weights for the re-weighting intervention).
     """
     if kind == "scratch":
@@ -30,7 +31,8 @@ def train_arm(kind: str, train_set: Dataset, val_set: Dataset | None, cfg: Train
     elif kind == "pretrained":
         if pretrained is None:
             raise ValueError("kind='pretrained' needs the path of the pre-trained checkpoint")
-        model = models.create_model(arch, num_classes, weights=f"pipeline:{pretrained}", seed=cfg.seed)
+        model = models.create_model(pretrained_arch or arch, num_classes, weights=f"pipeline:{pretrained}",
+                                    seed=cfg.seed)
     else:
         raise ValueError(f"kind={kind!r} is not valid; choose one of {ARM_KINDS}")
     val = (val_set.images, np.array(val_set.labels)) if val_set is not None else None

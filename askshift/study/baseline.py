@@ -14,6 +14,7 @@ import numpy as np
 from askshift.data import store
 from askshift.nn import models, train
 from askshift.study import fanout, layout
+from askshift.study.config import scratch_model
 from askshift.study.stage import Timer, set_threads
 from askshift.study.training import checkpoint_dir, live, prune_checkpoints, train_config
 
@@ -68,7 +69,7 @@ def train_job(job: Job) -> tuple[Path, list[dict]]:
     t0 = time.monotonic()
     cfg, variant, tag, outs = job.cfg, job.variant, job.tag, job.outs
     set_threads(cfg)   # the stage's settings, also in a worker process
-    m = cfg.model.to_dict()
+    arch, arch_kwargs = scratch_model(cfg)
     ref = store.load(layout.dataset_dir(layout.reference(variant)))
     tr, va = ref.split("train"), ref.split("val")
     num_classes = int(ref.meta["label"].max()) + 1
@@ -76,10 +77,10 @@ def train_job(job: Job) -> tuple[Path, list[dict]]:
     seed = layout.run_seed(cfg.seed, "baseline", variant, tag)
     data = tr if fraction == 1.0 else subset(tr, fraction, seed)
     tcfg = train_config(cfg.baseline.train, cfg.compute, seed)
-    kwargs = scaled(m["kwargs"], width)
-    recipe = {"model": {**m, "kwargs": kwargs}, "train": tcfg.identity(), "variant": variant, "fraction": fraction}
+    kwargs = scaled(arch_kwargs, width)
+    recipe = {"model": {"arch": arch, "kwargs": kwargs}, "train": tcfg.identity(), "variant": variant, "fraction": fraction}
     ckpt = checkpoint_dir("baseline", f"{variant}-{tag}", recipe, data=(data.images, data.labels))
-    model = models.create_model(m["arch"], num_classes, seed=seed, **kwargs)
+    model = models.create_model(arch, num_classes, seed=seed, **kwargs)
     epochs = [r.epoch for r in outs] if fraction == 1.0 else []
     with live(layout.live_dir("baseline", f"{variant}-{tag}")) as lv:
         history = train.fit(model, (data.images, data.labels), (va.images, va.labels), tcfg,

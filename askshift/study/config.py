@@ -24,6 +24,7 @@ from askshift.io import write_json
 
 ALL = "*"  # the whole params file (`- params.yaml:` in dvc.yaml)
 STAGE_PARAMS = Path("results/params")
+SAME_ARCH = "same"  # baseline.model.arch: the from-scratch models take model.arch and model.kwargs
 
 
 class ParamsError(ValueError):
@@ -89,6 +90,16 @@ class Section(Mapping):
 
     def __repr__(self) -> str:
         return f"Section({self._prefix.rstrip('.') or self._stage}: {self._values!r})"
+
+
+def scratch_model(params: Mapping) -> tuple[str, dict]:
+    """``(arch, kwargs)`` of the models trained from scratch (the baselines, the analyses'
+    scratch arms): ``baseline.model``, or ``model`` where ``baseline.model.arch`` is ``same``.
+    ``params``: the whole params dict or a stage's :class:`Section` declaring both."""
+    own = params["baseline"]["model"]
+    m = params["model"] if own["arch"] == SAME_ARCH else own
+    kwargs = m["kwargs"]
+    return m["arch"], kwargs.to_dict() if isinstance(kwargs, Section) else dict(kwargs)
 
 
 def stage_config(stage: str) -> Section:

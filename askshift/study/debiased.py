@@ -30,6 +30,7 @@ from askshift.methods import shifts
 from askshift.methods.er_tables import er_table, pair_frame
 from askshift.methods.metrics import accuracy_points
 from askshift.study import layout
+from askshift.study.config import scratch_model
 from askshift.study.stage import Timer
 from askshift.study.arms import predict_frame, train_arm
 from askshift.study.training import train_config
@@ -83,8 +84,9 @@ def train_job(cfg, job: Job, eval_sets: dict, num_classes: int) -> pd.DataFrame:
     s = cfg.finetune if job.kind == "pretrained" else cfg.baseline
     epochs = layout.epochs_for(len(job.data), s.train.batch_size, s.train.epochs, cfg.debiased.min_steps)
     tcfg = train_config({**s.train, "epochs": epochs}, cfg.compute, job.seed, len(job.data))
-    model, _ = train_arm(job.kind, job.data, None, tcfg, arch=cfg.model.arch, arch_kwargs=cfg.model.kwargs.to_dict(),
-                         num_classes=num_classes, pretrained=layout.PRETRAINED_MODEL)
+    arch, arch_kwargs = scratch_model(cfg)
+    model, _ = train_arm(job.kind, job.data, None, tcfg, arch=arch, arch_kwargs=arch_kwargs,
+                         num_classes=num_classes, pretrained=layout.PRETRAINED_MODEL, pretrained_arch=cfg.model.arch)
     print(f"{job.name}: {len(job.data)} images, {epochs} epochs", flush=True)
     return predict_frame(model, job.name, eval_sets, cfg.evaluate.batch_size, cfg.compute.device)
 

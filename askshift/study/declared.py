@@ -20,7 +20,7 @@ ER = ("robustness.scale", "robustness.confidence")
 
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "params": (ALL,),
-    "machine": ("compute", "model", "pretrain.weights"),
+    "machine": ("compute", "model", "baseline.model", "pretrain.weights"),
     "download": ("world", "download"),
     "curate": ("seed", "world", "curate"),
     "pretrain": (*RUN, "world", "model", "pretrain"),
@@ -28,9 +28,9 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "finetune": (*RUN, "model.arch", "baseline.variants", "finetune", "debiased.min_steps"),
     "evaluate": ("compute", "evaluate"),
     "robustness": ("seed", "robustness", "finetune.dataset", "split.min_part", "split.matched_min_share"),
-    "interventions": (*RUN, "model", "curate.pad", "baseline.train", "finetune.train", "finetune.min_steps",
+    "interventions": (*RUN, "model", "baseline.model", "curate.pad", "baseline.train", "finetune.train", "finetune.min_steps",
                       "evaluate", *ER, "interventions"),
-    "debiased": (*RUN, "model", "curate.tint_strength", "curate.debiased.retints", "baseline.train",
+    "debiased": (*RUN, "model", "baseline.model", "curate.tint_strength", "curate.debiased.retints", "baseline.train",
                  "finetune.train", "evaluate", *ER, "debiased"),
     "split": (*RUN, "evaluate.batch_size", *ER, "split"),
     "theory": ("seed", "theory"),

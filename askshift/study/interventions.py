@@ -35,6 +35,7 @@ from askshift.methods.metrics import accuracy_points, worst_group_accuracy
 from askshift.nn import models, train
 from askshift.nn.config import TrainConfig
 from askshift.study import layout
+from askshift.study.config import scratch_model
 from askshift.study.stage import Timer
 from askshift.study.arms import predict_frame, train_arm
 from askshift.study.training import train_config
@@ -91,7 +92,7 @@ def compose_shift(ds: Dataset, how: str, *, pad_pixels: int = 6, pad_value: int 
 
 def run_arms(train_set: Dataset, heldout: Dataset, eval_sets: dict[str, Dataset], *, trials: int,
              reweight: bool, configs: dict[tuple[str, int], TrainConfig], arch: str, arch_kwargs: dict,
-             num_classes: int, pretrained: str, dfr_kwargs: dict, batch_size: int = 1024, device: str = "auto",
+             num_classes: int, pretrained: str, dfr_kwargs: dict, pretrained_arch: str | None = None, batch_size: int = 1024, device: str = "auto",
              prefix: str = "", timer=None):
     """Train and evaluate the arms, ``trials`` times each.
 
@@ -99,7 +100,8 @@ def run_arms(train_set: Dataset, heldout: Dataset, eval_sets: dict[str, Dataset]
     same model with its last layer re-fitted by :func:`apply_dfr` on ``heldout``; with
     ``reweight``, ``<arm>_rw``: trained with group-balanced loss weights ``N / (G n_g)`` on the
     training set. An arm and its ``_rw`` twin share the trial's seed (paired comparison).
-    ``configs[(kind, trial)]`` is each run's recipe and seed.
+    ``configs[(kind, trial)]`` is each run's recipe and seed; ``arch`` / ``arch_kwargs`` the
+    scratch arm's model, ``pretrained_arch`` the pre-trained checkpoint's (default ``arch``).
 
     Returns ``(models, info, predictions, dfr_info)``: models by name, one info row per model
     (model, arm, kind, trial, seed), per-example predictions on ``eval_sets``, and the DFR fit
@@ -114,7 +116,7 @@ def run_arms(train_set: Dataset, heldout: Dataset, eval_sets: dict[str, Dataset]
                 arm = f"{kind}_rw" if rw else kind
                 name = f"{prefix}{arm}-t{trial}"
                 model, hist = train_arm(kind, train_set, heldout, cfg, arch=arch, arch_kwargs=arch_kwargs,
-                                        num_classes=num_classes, pretrained=pretrained,
+                                        num_classes=num_classes, pretrained=pretrained, pretrained_arch=pretrained_arch,
                                         sample_weight=weights if rw else None)
                 named = [(name, model, arm)]
                 print(f"{name}: {len(train_set)} images, {cfg.epochs} epochs, held-out acc "
@@ -269,6 +271,7 @@ def run(cfg, out_models: Path) -> tuple[dict[str, pd.DataFrame], dict]:
     infos, preds, ers, counts, overlaps, claim_rows = [], [], [], [], [], []
     trained, dfr_info = {}, {}
     metrics: dict = {"arms": {}, "corrected": {}}
+    arch, arch_kwargs = scratch_model(cfg)
     for variant in iv.variants:
         ref = store.load(layout.dataset_dir(layout.reference(variant)))
         tr, heldout = ref.split("train"), ref.split("val")
@@ -278,8 +281,8 @@ def run(cfg, out_models: Path) -> tuple[dict[str, pd.DataFrame], dict]:
                    for t in range(iv.trials) for kind in ("scratch", "pretrained")}
         models_v, info, pred, dinfo = run_arms(
             tr, heldout, sets, trials=iv.trials, reweight=iv.reweight, configs=configs,
-            arch=cfg.model.arch, arch_kwargs=cfg.model.kwargs.to_dict(), num_classes=int(ref.meta["label"].max()) + 1,
-            pretrained=str(layout.PRETRAINED_MODEL), dfr_kwargs={"Cs": list(iv.dfr.Cs), "val_fraction": iv.dfr.val_fraction},
+            arch=arch, arch_kwargs=arch_kwargs, num_classes=int(ref.meta["label"].max()) + 1,
+            pretrained=str(layout.PRETRAINED_MODEL), pretrained_arch=cfg.model.arch, dfr_kwargs={"Cs": list(iv.dfr.Cs), "val_fraction": iv.dfr.val_fraction},
             batch_size=bs, device=device, prefix=f"{variant}/", timer=timer)
         trained.update(models_v)
         dfr_info.update(dinfo)

@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 from askshift.data.worlds import COMPOSE, OUT_OF_SUPPORT_TRANSFORMS, WORLDS, World
 from askshift.methods.robustness import SCALES
 from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS, TrainConfig
-from askshift.study.config import ParamsError
+from askshift.study.config import SAME_ARCH, ParamsError, scratch_model
 from askshift.study.layout import ASK_EXAMPLE
 
 
@@ -214,6 +214,7 @@ SCHEMA: dict = {
         "subset_fractions": ListOf(Float(0.001, 1.0), unique=True),
         "seeds": Int(1, 64),
         "widths": ListOf(Float(0.05, 4.0), min_len=1, unique=True),
+        "model": {"arch": Str(), "kwargs": Mapping()},
         "train": train_schema(),
     },
     "finetune": {
@@ -351,9 +352,14 @@ def _cross_checks(p: dict) -> None:
             f"baseline.snapshot_epochs = {b['snapshot_epochs']}: every epoch must be <= "
             f"baseline.train.epochs = {b['train']['epochs']}"
         )
-    if any(w != 1.0 for w in b["widths"]) and "channels" not in p["model"]["kwargs"]:
-        raise ParamsError(f"baseline.widths = {b['widths']}: widths other than 1.0 scale model.kwargs.channels "
-                          f"(a timm ResNet's), which model.kwargs = {p['model']['kwargs']} does not set")
+    same = b["model"]["arch"] == SAME_ARCH
+    if same and b["model"]["kwargs"]:
+        raise ParamsError(f"baseline.model.kwargs = {b['model']['kwargs']}: with baseline.model.arch = same the "
+                          "baselines take model.kwargs; set baseline.model.arch to give them their own")
+    scratch = "model.kwargs" if same else "baseline.model.kwargs"
+    if any(w != 1.0 for w in b["widths"]) and "channels" not in scratch_model(p)[1]:
+        raise ParamsError(f"baseline.widths = {b['widths']}: widths other than 1.0 scale {scratch}.channels "
+                          f"(a timm ResNet's), which {scratch} = {scratch_model(p)[1]} does not set")
     if 1.0 not in b["widths"]:
         raise ParamsError(f"baseline.widths = {b['widths']}: must include 1.0, the configured model")
     w = p["pretrain"]["weights"]
@@ -452,6 +458,22 @@ def _size_checks(p: dict) -> None:
                 f"curate.reference.n_train = {c['reference']['n_train']} images")
 
 
+def _check_arch(key: str, arch: str, kwargs: dict) -> None:
+    """``<key>.arch`` is a timm architecture that takes ``<key>.kwargs``."""
+    import timm
+    import torch
+
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=1, cutoff=0.8)
+        raise ParamsError(f"{key}.arch = {arch!r} is not a timm architecture"
+                          f"{f' (did you mean {close[0]!r}?)' if close else ''}; `timm.list_models()` lists them")
+    try:
+        with torch.device("meta"):  # builds the module without allocating its weights
+            timm.create_model(arch, num_classes=10, **kwargs)
+    except TypeError as e:
+        raise ParamsError(f"{key}.kwargs = {kwargs}: {arch} does not take them ({e})") from None
+
+
 def _model_checks(p: dict) -> None:
     """The architecture, its keyword arguments, the timm weights tag and the device exist here.
     timm and torch are imported only now (the rest of the schema needs neither)."""
@@ -459,15 +481,9 @@ def _model_checks(p: dict) -> None:
     import torch
 
     m = p["model"]
-    if not timm.is_model(m["arch"]):
-        close = difflib.get_close_matches(m["arch"], timm.list_models(), n=1, cutoff=0.8)
-        raise ParamsError(f"model.arch = {m['arch']!r} is not a timm architecture"
-                          f"{f' (did you mean {close[0]!r}?)' if close else ''}; `timm.list_models()` lists them")
-    try:
-        with torch.device("meta"):  # builds the module without allocating its weights
-            timm.create_model(m["arch"], num_classes=10, **m["kwargs"])
-    except TypeError as e:
-        raise ParamsError(f"model.kwargs = {m['kwargs']}: {m['arch']} does not take them ({e})") from None
+    _check_arch("model", m["arch"], m["kwargs"])
+    if p["baseline"]["model"]["arch"] != SAME_ARCH:
+        _check_arch("baseline.model", *scratch_model(p))
     w = p["pretrain"]["weights"]
     if w.startswith("timm:"):
         name = w.removeprefix("timm:").split("@", 1)[0]

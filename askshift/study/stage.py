@@ -77,6 +77,8 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
 
 
 AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
+
+
 def stage_threads(cfg) -> int:
     """Threads of a stage, and the cores it claims (:mod:`askshift.study.cores`): ``compute.threads``
     where the stage declares it (0: every core this process may use), else 1. A param, never the
