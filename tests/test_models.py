@@ -219,7 +219,7 @@ def test_pretrained_weights_bring_their_input_size_and_interpolation(tmp_path, m
     torch.save(timm.create_model("test_vit", num_classes=1000, img_size=160).state_dict(), tmp_path / "vit.pth")
     vit = M.create_model("test_vit", 4, weights=f"timm:test_vit.r160_in1k@{tmp_path / 'vit.pth'}", seed=0)
     assert M.input_size(vit) == (160, "bicubic") and vit.patch_embed.img_size == (160, 160)
-    assert M.input_size(M.create_model(ARCH, 4, seed=0)) == (32, "bilinear")
+    assert M.input_size(M.create_model(ARCH, 4, seed=0)) == (None, "bilinear")   # scratch: images as they come
     x, y = make_data(n=8, num_classes=4, size=32)
     T.fit(vit, (x, y), cfg=cfg(epochs=1, batch_size=4))
     assert T.predict(vit, x, device="cpu").shape == (8, 4)

@@ -116,18 +116,19 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
                  **kwargs: Any) -> nn.Module:
     """Create any timm architecture ``arch`` (``kwargs`` go to timm, e.g. ResNet ``channels``).
 
-    ``img_size``: the side of the images the model sees; None = the weights' own (timm's data
-    config for ``timm:`` weights, e.g. 224; the source model's for ``pipeline:``; else
-    :data:`DEFAULT_IMG_SIZE`). Images of another size are resized to it on the way in
+    ``img_size``: the side the model is built for; None = the weights' own (timm's data config
+    for ``timm:`` weights, e.g. 224; the source model's for ``pipeline:``; else
+    :data:`DEFAULT_IMG_SIZE`). A model with ``timm:`` weights (and any model fine-tuned from it
+    through ``pipeline:``) also resizes every image to that side on the way in
     (:func:`resize_input`, with the weights' interpolation), so a model pre-trained at 224 is
-    fine-tuned and evaluated at 224 on 32x32 datasets.
+    fine-tuned and evaluated at 224 on 32x32 datasets; other models take images as they come.
     ``seed`` (optional) makes the random initialisation reproducible without touching the global
     RNG. The returned model carries its recipe in ``model.askshift_cfg`` (see :func:`model_config`).
     """
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     kind, name, local = parse_weights(weights)
-    interpolation = "bilinear"
+    interpolation, resize = "bilinear", False
     with _seeded(seed):
         if kind == "scratch":
             img_size = img_size or DEFAULT_IMG_SIZE
@@ -139,7 +140,7 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
                                  f"but arch={arch!r}")
             timm_name = name if "." in name else arch
             own_size, interpolation = _pretrained_input(timm_name)
-            img_size = img_size or own_size
+            img_size, resize = img_size or own_size, True
             extra: dict[str, Any] = {"pretrained": True}
             if local is not None:
                 p = Path(local)
@@ -176,6 +177,7 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
                 raise ValueError(f"weights={weights!r} were built for img_size="
                                  f"{src_cfg['img_size']} but img_size={img_size}")
             interpolation = src_cfg.get("interpolation", "bilinear")
+            resize = src_cfg.get("resize_to") is not None
             model = src
             model.reset_classifier(num_classes)
             timm_name, kwargs = src_cfg["timm_name"], src_cfg["kwargs"]
@@ -192,7 +194,7 @@ def create_model(arch: str, num_classes: int, weights: str = "scratch", img_size
         in_chans=in_chans, kwargs=dict(kwargs),
         mean=[float(v) for v in (DEFAULT_MEAN if mean is None else mean)],
         std=[float(v) for v in (DEFAULT_STD if std is None else std)],
-        weights=weights, interpolation=interpolation,
+        weights=weights, interpolation=interpolation, resize_to=img_size if resize else None,
     )
     return model
 
@@ -233,7 +235,8 @@ def attach_config(model: nn.Module, arch: str, num_classes: int, img_size: int =
     """Attach a recipe to a timm model built elsewhere so it can be saved / normalised."""
     model.askshift_cfg = dict(arch=arch, timm_name=arch, num_classes=num_classes,
                               img_size=img_size, in_chans=in_chans, kwargs=dict(kwargs),
-                              mean=list(mean), std=list(std), weights="scratch", interpolation="bilinear")
+                              mean=list(mean), std=list(std), weights="scratch", interpolation="bilinear",
+                              resize_to=None)
     return model
 
 
@@ -244,10 +247,10 @@ def normalization(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...
 
 
 def input_size(model: nn.Module) -> tuple[int | None, str]:
-    """``(side, interpolation)``: the image side the model was built for and how images of
-    another size are resized to it (models saved before this key existed: bilinear)."""
+    """``(side, interpolation)``: the side every image is resized to on its way into the model
+    (None: images as they come; models saved before this key existed too) and how."""
     cfg = getattr(model, "askshift_cfg", None) or {}
-    return cfg.get("img_size"), cfg.get("interpolation", "bilinear")
+    return cfg.get("resize_to"), cfg.get("interpolation", "bilinear")
 
 
 def resize_input(x: torch.Tensor, size: int | None, interpolation: str = "bilinear") -> torch.Tensor:
