@@ -12,10 +12,10 @@ the queued pair, so both modes do the same work; their results must be equal too
 
 Where the time goes: each stage logs its wall and CPU seconds and start time (one line on
 stderr, read back from `dvc exp run`'s output and from `dvc queue logs`), so for each
-experiment the benchmark prints the time inside stage processes (after their imports) and the
-rest: interpreter start-ups and imports, and DVC's own work (a queued experiment first checks
-out every output of the run into a temporary copy of the workspace and at the end saves its
-outputs to the cache and its commit to git).
+experiment the benchmark prints the time inside stage processes (from the call of run_stage:
+the wait for cores, the library's imports and the work) and the rest: interpreter start-ups and
+DVC's own work (a queued experiment first checks out every output of the run into a temporary
+copy of the workspace, hashes and caches each stage's outputs, and at the end commits to git).
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def stage_times(log: str) -> pd.DataFrame:
 
 
 def account(label: str, wall: float, stages: pd.DataFrame, t0: float | None = None) -> dict:
-    """One experiment's time: inside its stages (after their imports) and the rest."""
+    """One experiment's time: inside its stages (waits for cores included) and the rest."""
     out = {"wall_s": round(wall, 1), "stages": len(stages), "in_stages_s": round(stages.wall.sum(), 1),
            "of_which_waiting_for_cores_s": round(stages.waited.sum(), 1), "stage_cpu_s": round(stages.cpu.sum(), 1),
            "outside_stages_s": round(wall - stages.wall.sum(), 1)}

@@ -1,11 +1,13 @@
 """Stage `ask`: will pre-training make a model robust to the shift from ask.reference to
 ask.shifted? The support split, ER when labelled, and the verdict (reports/ask.html)."""
-from askshift.report import ask_page
-from askshift.study import ask_stage, layout
+from askshift.study import layout
 from askshift.study.stage import run_stage, table, write_outputs
 
 
 def main(cfg) -> None:
+    from askshift.report import ask_page
+    from askshift.study import ask_stage
+
     result, ratios = ask_stage.run(cfg)
     out = layout.results("ask")
     write_outputs({out / "ask.json": result, out / "ratios.csv": table(ratios, "%.6g"),

@@ -3,11 +3,13 @@ every dataset it is judged on (its reference test split and every shifted set of
 and the accuracy table. A change of the fine-tunes re-evaluates only them."""
 import sys
 
-from askshift.study import evaluate, layout
+from askshift.study import layout
 from askshift.study.stage import run_stage, write_outputs
 
 
 def main(cfg, kind: str) -> None:
+    from askshift.study import evaluate
+
     runs = evaluate.model_runs(kind)
     predictions = evaluate.predictions(runs, cfg.evaluate.batch_size, cfg.compute.device)
     table = evaluate.accuracy_table(predictions, runs, cfg.evaluate.min_group_size)

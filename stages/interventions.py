@@ -1,13 +1,15 @@
 """Stage `interventions` (paper Sec. 6): scratch and pre-trained arms, each + DFR and +
 group-balanced re-weighting, on a biased reference; ER, worst-group accuracy, corrected examples."""
 from askshift.io import atomic_dir
-from askshift.study import interventions, layout
+from askshift.study import layout
 from askshift.study.stage import run_stage, write_outputs
 
 OUT = layout.results("interventions")
 
 
 def main(cfg) -> None:
+    from askshift.study import interventions
+
     with atomic_dir(layout.models_dir("interventions")) as models:   # all models or none
         tables, details = interventions.run(cfg, models)
     write_outputs({OUT / "predictions.parquet": tables.pop("predictions"),

@@ -3,11 +3,12 @@ architectures and their kwargs build, the timm weights tag exists, the device is
 stage that uses torch runs: each depends on this stage's output. Its content does not depend
 on the values checked, so passing the check re-runs nothing downstream."""
 from askshift.study import layout
-from askshift.study.params import check_machine
 from askshift.study.stage import run_stage, write_outputs
 
 
 def main(cfg) -> None:
+    from askshift.study.params import check_machine
+
     check_machine(cfg.to_dict())
     write_outputs({layout.MACHINE_CHECKED: {"passed": ["model.arch", "model.kwargs", "baseline.model", "pretrain.weights",
                                                        "compute.device"]}})

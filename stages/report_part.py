@@ -4,12 +4,13 @@ While working on a template: `python -m askshift report --only PART`."""
 import sys
 
 from askshift.report import parts
-from askshift.report.part import render_part
 from askshift.study.declared import part_stage
 from askshift.study.stage import run_stage
 
 
 def main(cfg, part: str) -> None:
+    from askshift.report.part import render_part
+
     print(render_part(part, cfg.to_dict()))
 
 

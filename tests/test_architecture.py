@@ -94,6 +94,16 @@ def test_stage_scripts_are_thin(script):
     assert f'run_stage("{script.stem}", main' in text
 
 
+def test_stage_scripts_import_their_library_after_claiming_cores():
+    """A stage claims its cores in run_stage, so the top level of its script imports nothing
+    heavy: seconds of CPU for torch or pandas would be taken from the stage holding the cores."""
+    scripts = sorted(p.stem for p in (ROOT / "stages").glob("[!_]*.py"))
+    code = (f"import sys; [__import__('stages.' + s) for s in {scripts!r}]; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'torch', 'timm', 'sklearn', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_dvc_yaml_lists_exactly_the_code_each_stage_executes():
     dvc_yaml = YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text())
     problems = deps.check(dvc_yaml, ROOT)

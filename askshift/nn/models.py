@@ -105,7 +105,10 @@ def _pretrained_input(timm_name: str) -> tuple[int, str]:
     """The input side and resize interpolation of timm's data config for pre-trained weights
     (e.g. 224, "bicubic" for CLIP ViT-B/32)."""
     cfg = timm.models.get_pretrained_cfg(timm_name)
-    size = int(cfg.input_size[-1]) if cfg is not None and cfg.input_size else DEFAULT_IMG_SIZE
+    if cfg is None:
+        raise ValueError(f"{timm_name!r} is not a timm model with a pretrained config "
+                         "(expected <name.tag>, e.g. resnet18.a1_in1k)")
+    size = int(cfg.input_size[-1]) if cfg.input_size else DEFAULT_IMG_SIZE
     interpolation = getattr(cfg, "interpolation", None) or "bilinear"
     return size, interpolation if interpolation in INTERPOLATIONS else "bilinear"
 

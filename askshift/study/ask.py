@@ -72,18 +72,12 @@ def load_feature_model(spec: str):
     from askshift.nn import models
 
     if spec.startswith("timm:"):
-        import timm
-
         name = models.parse_weights(spec)[1]
-        try:
-            size = int(timm.models.get_pretrained_cfg(name).input_size[-1])
-        except Exception:  # noqa: BLE001 - timm raises several types for an unknown name
-            raise ImageSetError(f"--model {spec}: {name!r} is not a timm model with a pretrained config "
-                                "(expected timm:<name.tag>, e.g. timm:resnet18.a1_in1k)") from None
-        try:
-            model = models.create_model(name.split(".")[0], 1, weights=spec, img_size=size)
+        try:   # built for the weights' own input side (timm's data config)
+            model = models.create_model(name.split(".")[0], 1, weights=spec)
         except (RuntimeError, FileNotFoundError, ValueError) as e:
             raise ImageSetError(f"--model {spec}: {e}") from None
+        size = int(models.model_config(model)["img_size"])
         return model, size, f"timm {name} at {size}x{size}"
     path = Path(spec)
     if not path.is_file():

@@ -74,46 +74,30 @@ def _lock(path: Path, blocking: bool) -> int | None:
     return fd
 
 
-def _try_claim(folder: Path, mine: list[int], n: int, label: str) -> dict[int, int]:
+def _try_claim(folder: Path, mine: list[int], n: int, label: str) -> tuple[dict[int, int], list[str]]:
     """``n`` of the cores ``mine`` as ``{core: locked descriptor}``, all or none: one claimer at
-    a time (``claim.lock``), so two processes never hold part of what each other needs."""
+    a time (``claim.lock``), so two processes never hold part of what each other needs. With
+    none: who holds the busy cores (as their holders wrote it), for the waiting message."""
     guard = _lock(folder / "claim.lock", blocking=True)
     held: dict[int, int] = {}
+    busy: list[str] = []
     try:
         for core in mine:
-            fd = _lock(folder / f"core-{core}", blocking=False)
-            if fd is not None:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"pid {os.getpid()}: {label} in {os.getcwd()}\n".encode(), 0)
-                held[core] = fd
-                if len(held) == n:
-                    return held
+            path = folder / f"core-{core}"
+            fd = _lock(path, blocking=False)
+            if fd is None:
+                busy.append(f"core {core}: {path.read_text().strip()}")
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}: {label} in {os.getcwd()}\n".encode(), 0)
+            held[core] = fd
+            if len(held) == n:
+                return held, []
         for fd in held.values():
             os.close(fd)
-        return {}
+        return {}, busy
     finally:
         os.close(guard)
-
-
-def holders(folder: Path, mine: list[int]) -> list[str]:
-    """Who holds each of the cores ``mine`` (as the holders wrote it), for a waiting message."""
-    out = []
-    for core in mine:
-        try:
-            text = (folder / f"core-{core}").read_text().strip()
-        except OSError:
-            continue
-        if text and _lock_taken(folder / f"core-{core}"):
-            out.append(f"core {core}: {text}")
-    return out
-
-
-def _lock_taken(path: Path) -> bool:
-    fd = _lock(path, blocking=False)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
 
 
 def _pin(cores) -> None:
@@ -142,10 +126,13 @@ def claim(n: int, label: str) -> Iterator[dict]:
     folder = locks_dir()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     t0, told = time.monotonic(), False
-    while not (held := _try_claim(folder, mine, n, label)):
+    while True:
+        held, busy = _try_claim(folder, mine, n, label)
+        if held:
+            break
         if not told:
             print(f"{label}: waiting for {n} of cores {','.join(map(str, mine))} "
-                  f"({'; '.join(holders(folder, mine)) or 'held by another run'})", file=sys.stderr, flush=True)
+                  f"({'; '.join(busy) or 'held by another run'})", file=sys.stderr, flush=True)
             told = True
         time.sleep(POLL_SECONDS)
     waited = round(time.monotonic() - t0, 2)

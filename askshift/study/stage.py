@@ -3,6 +3,7 @@
 A stage script is::
 
     def main(cfg):                       # cfg: the params this stage declares in dvc.yaml
+        from askshift.study import step  # imported here: after the stage has claimed its cores
         outputs = step.run(cfg)          # one function of the study layer does the work
         write_outputs(outputs)           # tables, metrics and text, each written atomically
         # optionally: return {"train_seconds": ...}, more timings for results/timings/<name>.json
@@ -13,6 +14,10 @@ A stage script is::
 :func:`run_stage` hands ``main`` the params the stage declares, as the `params` stage validated
 them (:mod:`askshift.study.config`), and turns a bad input into one line on stderr and exit status 2 (no traceback); a :class:`StageFailed` is
 reported the same way with exit status 1.
+
+The stage's cores are claimed (:mod:`askshift.study.cores`) before its library is imported:
+importing torch, timm and pandas takes seconds of CPU, which would otherwise be taken from the
+stage that holds the cores (tests/test_architecture.py keeps the scripts' top level light).
 """
 from __future__ import annotations
 
@@ -22,14 +27,15 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable
 
 from askshift.io import atomic_path, write_json, write_text
 from askshift.study import cores
 from askshift.study.config import ParamsError, stage_config
 from askshift.study.layout import timings_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class InputError(ValueError):
@@ -77,6 +83,8 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
 
 
 AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
+# Thread pools of OpenBLAS (numpy, scipy), MKL and BLIS, read when the library loads.
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def stage_threads(cfg) -> int:
@@ -94,14 +102,18 @@ def stage_threads(cfg) -> int:
 def set_threads(cfg) -> dict:
     """Threads of this stage process, from params only (:func:`stage_threads`; torch's intra-op
     threads are ``compute.threads`` when the stage declares it: 1 and 2 threads train other
-    weights, so they are a param, never guessed). Returns what was set, for the timings file."""
+    weights, so they are a param, never guessed). Called after the claim and before the stage
+    imports its library: the environment sets the pools of the BLAS libraries loaded later,
+    threadpoolctl those already loaded. Returns what was set, for the timings file."""
     from threadpoolctl import threadpool_limits
 
     blas = stage_threads(cfg)
+    for var in BLAS_THREAD_VARS:
+        os.environ[var] = str(blas)
     threadpool_limits(limits=blas, user_api="blas")
     out = {"blas_threads": blas}
-    if cfg is not None and "compute" in cfg and "torch" in sys.modules:
-        import torch
+    if cfg is not None and "compute" in cfg:
+        import torch   # a stage with compute params trains or predicts with torch
 
         if cfg.compute.threads:
             torch.set_num_threads(cfg.compute.threads)
