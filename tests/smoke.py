@@ -113,6 +113,7 @@ def make_cifar10_workspace(dest: Path) -> Path:
     import torch
     import timm
 
+    from askshift.io import file_sha256
     from tests.formats import write_cifar10_python
 
     sha = write_cifar10_python(dest / "fixtures" / "cifar-10-python.tar.gz")
@@ -130,6 +131,7 @@ def make_cifar10_workspace(dest: Path) -> Path:
     torch.manual_seed(0)
     net = timm.create_model(model["arch"], num_classes=10, **(model["kwargs"] or {}))
     torch.save(net.state_dict(), dest / "fixtures" / "pretrained.pt")
+    set_params(dest / "params.yaml", {"pretrain.weights_sha256": file_sha256(dest / "fixtures" / "pretrained.pt")})
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "cifar10 fixtures")
     return dest

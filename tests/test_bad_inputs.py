@@ -42,6 +42,12 @@ PARAMS = [
      "(did you mean 'resnet18.a1_in1k'?)"),
     ("pretrain.weights", "timm:resnet18.a1_in1k",
      "pretrain.weights = 'timm:resnet18.a1_in1k' are weights of 'resnet18' but model.arch = 'resnet10t'"),
+    ("pretrain.weights_sha256", "c0ffee", "pretrain.weights_sha256 = 'c0ffee': expected '' or a sha256 of 64 hex "
+     "digits (as `sha256sum FILE` prints it)"),
+    ("pretrain.weights", "file:/nonexistent/w.pt", "pretrain.weights = 'file:/nonexistent/w.pt': no such file or "
+     "folder /nonexistent/w.pt (relative paths start at the repository root)"),
+    ("pretrain.weights_sha256", "0" * 64, f"pretrain.weights_sha256 = '{'0' * 64}' but pretrain.weights = "
+     "'pipeline' reads no local file: leave it empty ('')"),
     ("baseline.model.kwargs", {"channels": [8]}, "baseline.model.kwargs = {'channels': [8]}: with "
      "baseline.model.arch = same the baselines take model.kwargs; set baseline.model.arch to give them their own"),
     ("baseline.model", {"arch": "resnet18", "kwargs": {}}, "baseline.widths = [1.0, 0.5]: widths other than 1.0 "

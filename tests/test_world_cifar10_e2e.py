@@ -47,8 +47,10 @@ def test_repro_runs_the_cifar10_world(workspace):
 
 def test_cifar10_stages_read_only_their_declared_deps(workspace):
     # a `download.local` copy is no DVC dep: its pinned sha256 (data/sources.yaml, a dep) fixes its
-    # content. A local weights file is no dep either, and nothing pins it: a known gap (docs/worlds.md)
+    # content; a local weights file neither: pretrain.weights_sha256 (a param) fixes it, checked by
+    # the params stage and again by pretrain before it loads the file
     check_declared_reads(workspace[0], also={"download": ["fixtures/cifar-10-python.tar.gz"],
+                                             "params": ["fixtures/pretrained.pt"],
                                              "pretrain": ["fixtures/pretrained.pt"]})
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from askshift.io import atomic_path
+from askshift.nn.weights import parse_weights
 
 # Default architecture of the offline `digits` world, chosen with benchmarks/bench_train.py --archs
 # (2-core CPU, 32x32, batch 128): a timm ResNet-10-T with narrow stages, ~3300 img/s of training
@@ -50,37 +51,11 @@ DEFAULT_IMG_SIZE = 32             # the curated images' side (curate.image_size)
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 MODEL_FORMAT = "askshift.model/1"
-WEIGHT_KINDS = ("scratch", "pipeline", "timm", "file")
 
 
 # --------------------------------------------------------------------------------------------
 # Weight specifications
 # --------------------------------------------------------------------------------------------
-def parse_weights(spec: str) -> tuple[str, str, str | None]:
-    """Split a weight spec into ``(kind, name_or_path, local_file)``.
-
-    >>> parse_weights("scratch")
-    ('scratch', '', None)
-    >>> parse_weights("timm:resnet18.a1_in1k@/ckpt/r18.safetensors")
-    ('timm', 'resnet18.a1_in1k', '/ckpt/r18.safetensors')
-    """
-    if not isinstance(spec, str) or not spec:
-        raise ValueError(f"weights must be a non-empty string, got {spec!r}; valid forms: "
-                         "scratch | pipeline:<path> | timm:<name.tag>[@<local file>] | file:<path>")
-    if spec == "scratch":
-        return "scratch", "", None
-    kind, sep, rest = spec.partition(":")
-    if not sep or kind not in WEIGHT_KINDS or kind == "scratch" or not rest:
-        raise ValueError(f"weights={spec!r} is not valid; valid forms: scratch | pipeline:<path> | "
-                         "timm:<name.tag>[@<local file>] | file:<path>")
-    if kind == "timm":
-        name, at, local = rest.partition("@")
-        if at and not local:
-            raise ValueError(f"weights={spec!r}: nothing after '@' (expected a local file path)")
-        return kind, name, (local or None)
-    return kind, rest, None
-
-
 def _base_name(name: str) -> str:
     return name.split(".", 1)[0]
 

@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 from askshift.data.worlds import COMPOSE, OUT_OF_SUPPORT_TRANSFORMS, WORLDS, World
 from askshift.methods.robustness import SCALES
 from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS, TrainConfig
+from askshift.nn.weights import content_sha256, local_file
 from askshift.study.config import SAME_ARCH, ParamsError, scratch_model
 from askshift.study.layout import ASK_EXAMPLE
 
@@ -65,6 +66,17 @@ class Str:
         if not isinstance(value, str) or not value:
             raise _bad(key, value, "expected a non-empty string")
         return value
+
+
+class Sha256:
+    """A content pin: '' (nothing to pin) or 64 hex digits, kept in lower case."""
+
+    def check(self, key: str, value: Any) -> str:
+        if value == "":
+            return value
+        if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+            raise _bad(key, value, "expected '' or a sha256 of 64 hex digits (as `sha256sum FILE` prints it)")
+        return value.lower()
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,7 @@ SCHEMA: dict = {
     "model": {"arch": Str(), "kwargs": Mapping()},
     "pretrain": {
         "weights": Str(),
+        "weights_sha256": Sha256(),
         "train": train_schema(),
     },
     "baseline": {
@@ -341,6 +354,38 @@ def _world_checks(p: dict) -> None:
                           "give the model as 'timm:<name.tag>[@<local file>]' (the paper's: "
                           "timm:vit_base_patch32_clip_224.openai, timm:vit_base_patch32_224.augreg_in21k) "
                           "or 'file:<path>'")
+
+
+def check_weights_file(weights: str, pinned: str) -> Path | None:
+    """The local file (or folder) that ``pretrain.weights`` reads exists and has the content
+    ``pretrain.weights_sha256`` pins; returns its path (None: the weights read no local file).
+    The file is no DVC dep (it lives outside the repository): its pinned hash, a param of the
+    `pretrain` stage, is what re-runs pretraining when the weights change, as the hashes in
+    data/sources.yaml do for a `download.local` copy. Run by the params stage and again by the
+    pretrain stage before it loads the file."""
+    path = None if weights == "pipeline" else local_file(weights)
+    if path is None:
+        if pinned:
+            raise ParamsError(f"pretrain.weights_sha256 = {pinned!r} but pretrain.weights = {weights!r} reads no "
+                              "local file: leave it empty ('')")
+        return None
+    if not Path(path).exists():
+        raise ParamsError(f"pretrain.weights = {weights!r}: no such file or folder {path} (relative paths start "
+                          "at the repository root)")
+    actual = content_sha256(path)
+    if not pinned:
+        raise ParamsError(f"pretrain.weights_sha256 is empty but pretrain.weights = {weights!r} reads the local "
+                          f"file {path}, which DVC does not track: pin its content there (its sha256 now is "
+                          f"{actual}), so that other weights at that path re-run pretrain")
+    if actual != pinned:
+        raise ParamsError(f"pretrain.weights_sha256 = {pinned!r} but {path} (pretrain.weights) has sha256 "
+                          f"{actual}: the file changed since it was pinned; put the pinned file back, or set "
+                          "pretrain.weights_sha256 to the new hash (this re-runs pretrain)")
+    return Path(path)
+
+
+def _weights_checks(p: dict) -> None:
+    check_weights_file(p["pretrain"]["weights"], p["pretrain"]["weights_sha256"])
 
 
 def _cross_checks(p: dict) -> None:
@@ -500,8 +545,8 @@ def _model_checks(p: dict) -> None:
                           "present, else the CPU) or cpu")
 
 
-CROSS_CHECKS: list[Callable[[dict], None]] = [_world_checks, _cross_checks, _analyses_checks, _ask_checks, _training_checks,
-                                              _variant_checks, _size_checks, _model_checks]
+CROSS_CHECKS: list[Callable[[dict], None]] = [_world_checks, _cross_checks, _weights_checks, _analyses_checks, _ask_checks,
+                                              _training_checks, _variant_checks, _size_checks, _model_checks]
 MACHINE_CHECKS = {_model_checks}  # need timm and torch: the `machine` stage runs them (see check_machine)
 
 

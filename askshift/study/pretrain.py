@@ -6,6 +6,7 @@ from askshift.data import store
 from askshift.nn import models, train
 from askshift.data.worlds import WORLDS
 from askshift.study import layout
+from askshift.study.params import check_weights_file
 from askshift.study.stage import InputError
 from askshift.study.training import checkpoint_dir, live, prune_checkpoints, train_config
 
@@ -13,8 +14,9 @@ from askshift.study.training import checkpoint_dir, live, prune_checkpoints, tra
 def run(cfg) -> tuple[dict, dict]:
     """Train or load the model, save it to ``models/pretrain/model.pt``; returns its metrics and
     its timings (kept apart: timings differ between identical runs)."""
-    corpus = store.load(layout.dataset_dir(layout.CORPUS))
     weights, m = cfg.pretrain.weights, cfg.model.to_dict()
+    check_weights_file(weights, cfg.pretrain.weights_sha256)   # the params stage may not have re-run
+    corpus = store.load(layout.dataset_dir(layout.CORPUS))
     if not len(corpus) and weights == "pipeline":  # the params stage refuses this first
         raise InputError(f"pretrain.weights = 'pipeline' but the {cfg.world} world has no pre-training corpus")
     # a loaded model's head is replaced by every fine-tune: its size only has to be valid
