@@ -59,11 +59,12 @@ def account(label: str, wall: float, stages: pd.DataFrame, t0: float | None = No
     """One experiment's time: inside its stages (waits for cores included) and the rest."""
     out = {"wall_s": round(wall, 1), "stages": len(stages), "in_stages_s": round(stages.wall.sum(), 1),
            "of_which_waiting_for_cores_s": round(stages.waited.sum(), 1), "stage_cpu_s": round(stages.cpu.sum(), 1),
-           "outside_stages_s": round(wall - stages.wall.sum(), 1)}
+           "outside_stages_s": round(wall - stages.wall.sum(), 1),
+           "per_stage": {r.stage: {"wall_s": r.wall, "cpu_s": r.cpu, "waited_s": r.waited} for r in stages.itertuples()}}
     if t0 is not None and len(stages):   # a queued experiment: when its first and last stage ran
         out["first_stage_at_s"] = round(stages.start.min() - t0, 1)
         out["last_stage_done_at_s"] = round((stages.start + stages.wall).max() - t0, 1)
-    print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in out.items()), flush=True)
+    print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in out.items() if k != "per_stage"), flush=True)
     return out
 
 

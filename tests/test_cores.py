@@ -117,14 +117,15 @@ def test_blas_threads_follow_params_never_the_machine_load(monkeypatch):
     torch_threads = []            # leave this process's torch threads alone
     monkeypatch.setattr(torch, "set_num_threads", torch_threads.append)
     monkeypatch.setattr(torch, "get_num_threads", lambda: torch_threads[-1])
-    for var in stage.BLAS_THREAD_VARS:                          # restored after the test
+    for var in stage.THREAD_VARS:                          # restored after the test
         monkeypatch.setenv(var, "7")
     before = {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
     try:
-        assert stage.set_threads(with_compute(1)) == {"blas_threads": 1, "torch_threads": 1}
+        assert stage.set_threads(with_compute(1)) == {"blas_threads": 1} and torch_threads == [1]
+        assert stage.torch_threads() == {"torch_threads": 1}
         assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
-        # the libraries a stage loads after the claim read their pools from the environment
-        assert [os.environ[v] for v in stage.BLAS_THREAD_VARS] == ["1"] * len(stage.BLAS_THREAD_VARS)
+        # the libraries a stage loads after the claim (torch too) read their pools from the environment
+        assert [os.environ[v] for v in stage.THREAD_VARS] == ["1"] * len(stage.THREAD_VARS)
         assert stage.set_threads(Section({"seed": 0}, stage="t")) == {"blas_threads": 1}
     finally:
         from threadpoolctl import threadpool_limits

@@ -83,8 +83,9 @@ def table(frame: pd.DataFrame, float_format: str = "%.6f") -> pd.DataFrame:
 
 
 AUDIT_ENV = "ASKSHIFT_AUDIT_READS"
-# Thread pools of OpenBLAS (numpy, scipy), MKL and BLIS, read when the library loads.
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+# Thread pools read from the environment when a library loads: OpenMP (torch's intra-op
+# threads), OpenBLAS (numpy, scipy), MKL and BLIS.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def stage_threads(cfg) -> int:
@@ -100,25 +101,25 @@ def stage_threads(cfg) -> int:
 
 
 def set_threads(cfg) -> dict:
-    """Threads of this stage process, from params only (:func:`stage_threads`; torch's intra-op
-    threads are ``compute.threads`` when the stage declares it: 1 and 2 threads train other
-    weights, so they are a param, never guessed). Called after the claim and before the stage
-    imports its library: the environment sets the pools of the BLAS libraries loaded later,
-    threadpoolctl those already loaded. Returns what was set, for the timings file."""
+    """Threads of this stage process, from params only (:func:`stage_threads`: 1 and 2 threads
+    train other weights, so they are a param, never guessed). Called after the claim and before
+    the stage imports its library: the environment sets the pools of the libraries loaded later
+    (torch's intra-op threads through OpenMP's), threadpoolctl and torch those loaded already.
+    Returns what was set, for the timings file."""
     from threadpoolctl import threadpool_limits
 
-    blas = stage_threads(cfg)
-    for var in BLAS_THREAD_VARS:
-        os.environ[var] = str(blas)
-    threadpool_limits(limits=blas, user_api="blas")
-    out = {"blas_threads": blas}
-    if cfg is not None and "compute" in cfg:
-        import torch   # a stage with compute params trains or predicts with torch
+    n = stage_threads(cfg)
+    for var in THREAD_VARS:
+        os.environ[var] = str(n)
+    threadpool_limits(limits=n, user_api="blas")
+    if "torch" in sys.modules and cfg is not None and "compute" in cfg and cfg.compute.threads:
+        sys.modules["torch"].set_num_threads(cfg.compute.threads)
+    return {"blas_threads": n}
 
-        if cfg.compute.threads:
-            torch.set_num_threads(cfg.compute.threads)
-        out["torch_threads"] = torch.get_num_threads()
-    return out
+
+def torch_threads() -> dict:
+    """torch's intra-op threads, where the stage used torch (for its timing line)."""
+    return {"torch_threads": sys.modules["torch"].get_num_threads()} if "torch" in sys.modules else {}
 
 
 def _audit_reads(name: str, folder: str) -> None:
@@ -187,6 +188,7 @@ def run_stage(name: str, main: Callable[..., Any], *, config: bool = True, insta
         with cores.claim(stage_threads(cfg), label) as claimed:
             threads = {**set_threads(cfg), **claimed}
             extra = main(*([cfg] if config else []), *([instance] if instance is not None else []))
+            threads.update(torch_threads())
         wall, cpu = timer(), cpu_seconds()
         write_json(timings_file(label), {"stage": label, "started": started, "wall_seconds": wall,
                                          "cpu_seconds": cpu, **threads, **(extra or {})})
