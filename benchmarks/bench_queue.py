@@ -1,8 +1,8 @@
 """Two DVC experiments run one after the other, then the same two through `dvc queue start -j 2`,
 from the same committed run: both wall times and their ratio (goal on 2 cores: <= 1.05).
 
-    ./bin/venv python benchmarks/bench_queue.py [--smoke] [--workspace DIR] [--set KEY=VALUE ...]
-        [--jobs 2] [--json OUT]
+    ./bin/venv python benchmarks/bench_queue.py [--smoke] [--workspace DIR] [--base KEY=VALUE ...]
+        [--set KEY=VALUE ...] [--jobs 2] [--json OUT]
     ./bin/venv python benchmarks/bench_queue.py --reuse CLONE ...   # a clone whose run is committed
     ./bin/venv python benchmarks/bench_queue.py --reuse CLONE --only queue   # one half again
 
@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.smoke import SMOKE, make_workspace  # noqa: E402
@@ -98,6 +99,9 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path, help="a git clone of this repo whose `dvc repro` is done and "
                     "committed (clean `git status`): start from its run instead of making one")
     ap.add_argument("--smoke", action="store_true", help="smoke-sized params instead of the defaults")
+    ap.add_argument("--base", action="append", metavar="KEY=VALUE", default=[],
+                    help="params of the committed run, e.g. compute.threads=1: one-thread stages, so two "
+                    "experiments can train side by side on 2 cores (the case of more cores than threads)")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="the experiments (default: finetune.train.lr=0.05 and =0.03)")
     ap.add_argument("--jobs", type=int, default=2, help="queue workers (default 2)")
@@ -106,6 +110,8 @@ def main() -> None:
                     "again after a change to how it is timed; no ratio is printed)")
     args = ap.parse_args()
     points = args.set or ["finetune.train.lr=0.05", "finetune.train.lr=0.03"]
+    if args.reuse and args.base:
+        raise SystemExit("--base sets the params of a new run; --reuse starts from a committed one")
     if args.reuse:
         ws = args.reuse.resolve()
         if sh(ws, "git", "status", "--porcelain", "--untracked-files=no").strip() or \
@@ -113,7 +119,8 @@ def main() -> None:
             raise SystemExit(f"--reuse {ws}: commit its finished run first (git status / dvc status not clean)")
     else:
         ws = args.workspace or Path(tempfile.mkdtemp(prefix="askshift-queue-"))
-        make_workspace(ws, SMOKE if args.smoke else {})
+        base = {k: YAML(typ="safe").load(v) for k, _, v in (kv.partition("=") for kv in args.base)}
+        make_workspace(ws, {**(SMOKE if args.smoke else {}), **base})
         t0 = time.time()
         sh(ws, "dvc", "repro")
         print(f"baseline run: {time.time() - t0:.0f} s", flush=True)
@@ -153,7 +160,8 @@ def main() -> None:
     cols = [c for c in rows.columns if c.startswith("shifts.")]
     both = all(f"{m}-{i}" in rows.index for m in ("serial", "queued") for i in range(len(points)))
     equal = both and all(rows.loc[f"serial-{i}", cols].equals(rows.loc[f"queued-{i}", cols]) for i in range(len(points)))
-    result = {"params": "smoke" if args.smoke else "as committed" if args.reuse else "default", "experiments": points,
+    result = {"params": "smoke" if args.smoke else "as committed" if args.reuse else "default", "base": args.base,
+              "experiments": points,
               "jobs": args.jobs, "serial_s": serial and round(serial, 1), "queue_s": queued and round(queued, 1),
               "results_equal": equal, "experiments_time": accounts}
     if serial and queued:
