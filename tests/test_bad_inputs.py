@@ -42,6 +42,8 @@ PARAMS = [
      "(did you mean 'resnet18.a1_in1k'?)"),
     ("pretrain.weights", "timm:resnet18.a1_in1k",
      "pretrain.weights = 'timm:resnet18.a1_in1k' are weights of 'resnet18' but model.arch = 'resnet10t'"),
+    ("pretrain.weights", "timm:resnet18.a1_in1k@", "pretrain.weights = 'timm:resnet18.a1_in1k@': must be 'pipeline' "
+     "(train on the corpus), 'timm:<name.tag>[@<local file>]' or 'file:<path>'"),
     ("pretrain.weights_sha256", "c0ffee", "pretrain.weights_sha256 = 'c0ffee': expected '' or a sha256 of 64 hex "
      "digits (as `sha256sum FILE` prints it)"),
     ("pretrain.weights", "file:/nonexistent/w.pt", "pretrain.weights = 'file:/nonexistent/w.pt': no such file or "

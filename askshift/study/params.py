@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 from askshift.data.worlds import COMPOSE, OUT_OF_SUPPORT_TRANSFORMS, WORLDS, World
 from askshift.methods.robustness import SCALES
 from askshift.nn.config import AMPS, DEVICES, OPTIMIZERS, SCHEDULES, STRATEGY_STEPS, TrainConfig
-from askshift.nn.weights import content_sha256, local_file
+from askshift.nn.weights import content_sha256, local_file, parse_weights
 from askshift.study.config import SAME_ARCH, ParamsError, scratch_model
 from askshift.study.layout import ASK_EXAMPLE
 
@@ -356,6 +356,18 @@ def _world_checks(p: dict) -> None:
                           "or 'file:<path>'")
 
 
+def _weights_kind(weights: str) -> str | None:
+    """'pipeline', 'timm' or 'file' for a valid ``pretrain.weights`` (a spec that
+    :func:`~askshift.nn.weights.parse_weights` reads, e.g. nothing missing after '@'), else None."""
+    if weights == "pipeline":
+        return weights
+    try:
+        kind = parse_weights(weights)[0]
+    except ValueError:
+        return None
+    return kind if kind in ("timm", "file") else None
+
+
 def check_weights_file(weights: str, pinned: str) -> Path | None:
     """The local file (or folder) that ``pretrain.weights`` reads exists and has the content
     ``pretrain.weights_sha256`` pins; returns its path (None: the weights read no local file).
@@ -401,14 +413,14 @@ def _cross_checks(p: dict) -> None:
     if same and b["model"]["kwargs"]:
         raise ParamsError(f"baseline.model.kwargs = {b['model']['kwargs']}: with baseline.model.arch = same the "
                           "baselines take model.kwargs; set baseline.model.arch to give them their own")
-    scratch = "model.kwargs" if same else "baseline.model.kwargs"
-    if any(w != 1.0 for w in b["widths"]) and "channels" not in scratch_model(p)[1]:
+    scratch, scratch_kwargs = "model.kwargs" if same else "baseline.model.kwargs", scratch_model(p)[1]
+    if any(w != 1.0 for w in b["widths"]) and "channels" not in scratch_kwargs:
         raise ParamsError(f"baseline.widths = {b['widths']}: widths other than 1.0 scale {scratch}.channels "
-                          f"(a timm ResNet's), which {scratch} = {scratch_model(p)[1]} does not set")
+                          f"(a timm ResNet's), which {scratch} = {scratch_kwargs} does not set")
     if 1.0 not in b["widths"]:
         raise ParamsError(f"baseline.widths = {b['widths']}: must include 1.0, the configured model")
     w = p["pretrain"]["weights"]
-    if not (w == "pipeline" or w.startswith(("timm:", "file:"))):
+    if _weights_kind(w) is None:
         raise ParamsError(
             f"pretrain.weights = {w!r}: must be 'pipeline' (train on the corpus), "
             "'timm:<name.tag>[@<local file>]' or 'file:<path>'"
@@ -531,7 +543,7 @@ def _model_checks(p: dict) -> None:
         _check_arch("baseline.model", *scratch_model(p))
     w = p["pretrain"]["weights"]
     if w.startswith("timm:"):
-        name = w.removeprefix("timm:").split("@", 1)[0]
+        name = parse_weights(w)[1]
         if name not in timm.list_pretrained(name):
             close = difflib.get_close_matches(name, timm.list_pretrained(), n=1, cutoff=0.8)
             raise ParamsError(f"pretrain.weights = {w!r}: timm has no pretrained weights named {name!r}"
