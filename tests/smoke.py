@@ -64,6 +64,11 @@ CIFAR10_SMOKE = {
     "ask.example": "mixture",
     "pretrain.weights": "file:fixtures/pretrained.pt",
     "download.local": {"cifar10": "fixtures/cifar-10-python.tar.gz"},
+    # baselines: the fast ResNet-9 (narrow) with its recipe's augmentation
+    "baseline.model.arch": "askshift_resnet9",
+    "baseline.model.kwargs": {"channels": [8, 16, 32, 64]},
+    "baseline.train.random_crop": 2,
+    "baseline.train.random_flip": True,
 }
 
 

@@ -98,6 +98,24 @@ def test_baselines_of_their_own_architecture():
     assert scratch_model(validate(base())) == ("resnet10t", KWARGS)
 
 
+def test_the_projects_own_architecture_passes_the_machine_check_in_a_fresh_interpreter(tmp_path):
+    """askshift_resnet9 is registered with timm when askshift.nn.fast_resnet is imported; the
+    machine stage's interpreter imports nothing else of the library, so check it in a fresh one."""
+    import subprocess
+    import sys
+
+    p = edit(copy.deepcopy(base()), "baseline.model", {"arch": "askshift_resnet9", "kwargs": {"channels": [8, 16, 32, 64]}})
+    YAML().dump(p, tmp_path / "params.yaml")
+    code = ("import sys; from askshift.study.params import load_params; "
+            f"load_params({str(tmp_path / 'params.yaml')!r}); "
+            "assert 'askshift.nn.models' not in sys.modules; print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    with pytest.raises(ParamsError, match=r"baseline.model.kwargs = \{'stem_width': 8\}: askshift_resnet9 does not take them"):
+        check_all(edit(edit(p, "baseline.widths", [1.0]), "baseline.model",
+                       {"arch": "askshift_resnet9", "kwargs": {"stem_width": 8}}))
+
+
 def test_cuda_without_a_gpu():
     import torch
 

@@ -57,3 +57,15 @@ def test_finetune_step_floor_follows_the_dataset():
     assert finetune.min_steps(Section(values, stage="finetune")) == 200
     values["finetune"]["dataset"] = "debiased"     # the Sec. 7 recipe for small curated sets
     assert finetune.min_steps(Section(values, stage="finetune")) == 100
+
+
+def test_every_key_of_a_train_section_reaches_the_run():
+    # a params train section is passed whole: no key (augmentation included) is dropped on the way
+    from askshift.study.params import train_schema
+    section = {"epochs": 3, "batch_size": 8, "optimizer": "adamw", "lr": 0.2, "weight_decay": 0.01,
+               "schedule": "triangular", "warmup_epochs": 0.5, "label_smoothing": 0.2, "grad_clip": 1.0,
+               "random_crop": 4, "random_flip": True}
+    assert set(section) == set(train_schema())
+    tcfg = stagekit.train_config(section, {"device": "cpu", "amp": "off", "threads": 1}, seed=5)
+    assert {k: getattr(tcfg, k) for k in section} == section
+    assert set(train_schema(images=False)) == set(section) - {"random_crop", "random_flip"}

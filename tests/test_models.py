@@ -75,6 +75,7 @@ def test_to_input_normalises_and_is_nchw():
     ("test_vit", {"patch_size": 8}),         # img_size=32 is passed to archs that take it
     ("test_convnext", {}),
     ("resnet10t", {"channels": [8, 16, 32, 64], "stem_width": 8}),
+    ("askshift_resnet9", {"channels": [8, 16, 32, 64]}),   # askshift.nn.fast_resnet
 ])
 def test_features_shape_is_num_features(arch, kw):
     m = M.create_model(arch, 3, seed=0, **kw).eval()

@@ -59,6 +59,10 @@ BAD = [
     ("curate.image_size", 64, "curate.image_size = 64: must be one of: 32"),
     ("curate.debiased.n_images", 205, "curate.debiased.n_images = 205: must be a multiple of the 10 classes"),
     ("curate.debiased.retints", 11, "curate.debiased.retints = 11: expected an integer in [1, 10]"),
+    ("baseline.train.random_flip", "yes", "baseline.train.random_flip = 'yes': expected true or false"),
+    ("baseline.train.random_crop", -2, "baseline.train.random_crop = -2: expected an integer in [0, 64]"),
+    # the linear probe trains on features computed once: it has no augmentation to set
+    ("finetune.lp.random_flip", True, "unknown key 'finetune.lp.random_flip': no stage reads it"),
 ]
 
 

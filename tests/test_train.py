@@ -274,13 +274,65 @@ def test_batches_never_tiny():
 
 
 def test_augment_shapes_and_flip():
-    g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (8, 6, 6, 3), dtype=torch.uint8)
-    assert T.augment(x, 2, True, g).shape == x.shape
-    assert torch.equal(T.augment(x, 0, False, g), x)
-    out = T.augment(x, 0, True, g)
+    u = T.example_uniforms(0, 1, np.arange(8))
+    assert T.augment(x, 2, True, u).shape == x.shape
+    assert torch.equal(T.augment(x, 0, False, u), x)
+    out = T.augment(x, 0, True, u)
+    flipped = [not torch.equal(a, b) for a, b in zip(out, x)]
     for a, b in zip(out, x):
         assert torch.equal(a, b) or torch.equal(a, b.flip(1))
+    assert flipped == list(u[:, 2] < 0.5)
+
+
+def test_augment_crop_is_a_shifted_window_of_the_padded_image():
+    x = torch.arange(4 * 4 * 3, dtype=torch.uint8).reshape(1, 4, 4, 3)
+    u = np.array([[0.0, 0.999, 0.9]])          # top row of the padding, rightmost column offset
+    out = T.augment(x, 1, False, u)[0]
+    padded = torch.zeros(6, 6, 3, dtype=torch.uint8)
+    padded[1:5, 1:5] = x[0]
+    assert torch.equal(out, padded[0:4, 2:6])
+    with pytest.raises(ValueError, match="shape"):
+        T.augment(x, 1, False, np.zeros((2, 3)))
+
+
+def test_example_uniforms_depend_only_on_seed_epoch_and_index():
+    u = T.example_uniforms(3, 2, np.arange(1000))
+    assert u.shape == (1000, 3) and (u >= 0).all() and (u < 1).all()
+    # one example's numbers do not depend on the batch it comes in
+    assert np.array_equal(T.example_uniforms(3, 2, [7, 500])[1], u[500])
+    assert np.array_equal(T.example_uniforms(3, 2, [500, 7])[0], u[500])
+    # another epoch, seed or index gives other numbers, roughly uniform
+    assert not np.array_equal(T.example_uniforms(3, 3, [500]), u[[500]])
+    assert not np.array_equal(T.example_uniforms(4, 2, [500]), u[[500]])
+    assert abs(u.mean() - 0.5) < 0.03 and abs((u[:, 2] < 0.5).mean() - 0.5) < 0.06
+    assert abs(np.corrcoef(u[:, 0], u[:, 1])[0, 1]) < 0.1
+    with pytest.raises(ValueError, match=">= 0"):
+        T.example_uniforms(0, 1, [-1])
+
+
+def test_each_example_gets_its_augmentation_whatever_the_batch_size():
+    # the inputs the model sees in one epoch, in the permutation's order: one batch of 64 and
+    # two batches of 32 hold the same augmented images (a stream shared by the batch would not)
+    data = make_data(n=64)
+
+    def epoch_inputs(batch_size, crop=2, flip=True):
+        seen = []
+        m = make_model()
+        m.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone())
+                                    if mod.training else None)
+        T.fit(m, data, None, cfg(epochs=1, batch_size=batch_size, random_crop=crop, random_flip=flip))
+        return torch.cat(seen)
+
+    one, two = epoch_inputs(64), epoch_inputs(32)
+    assert torch.equal(one, two)
+    assert not torch.equal(one, epoch_inputs(64, 0, False))   # the augmentation did act
+
+
+def test_linear_probe_refuses_augmentation():
+    from askshift.nn import strategies as S
+    with pytest.raises(ValueError, match="cannot augment"):
+        S.fit_linear(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1]), 2, cfg(random_flip=True))
 
 
 def test_dvclive_logging(tmp_path):

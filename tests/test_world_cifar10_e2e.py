@@ -37,6 +37,9 @@ def test_repro_runs_the_cifar10_world(workspace):
     acc = pd.read_csv(ws / "results/evaluate/baseline/accuracies.csv")
     own = acc[acc["dataset"] == "ref_" + acc["variant"]].set_index("model")["accuracy"]
     assert own["plain/baseline/full-e4"] > 0.5                        # the fixture's classes are learnable
+    from askshift.nn import models as M                                # the fast ResNet-9 of tests/smoke.py
+    built = M.model_config(M.load_model(ws / "models/baseline/plain__baseline__full-w0.5-s0-e4.pt"))
+    assert (built["arch"], built["kwargs"]) == ("askshift_resnet9", {"channels": [4, 8, 16, 32]})
     er = read_json(ws, "results/robustness/details.json")["shifts"]
     assert set(er) == set(CIFAR10.shifts)
     for name, s in er.items():

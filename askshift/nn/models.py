@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from askshift.io import atomic_path
+from askshift.nn import fast_resnet  # noqa: F401  (registers askshift_resnet9 with timm)
 from askshift.nn.weights import parse_weights
 
 # Default architecture of the offline `digits` world, chosen with benchmarks/bench_train.py --archs

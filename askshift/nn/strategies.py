@@ -39,7 +39,12 @@ def fit_linear(feats: torch.Tensor, labels: torch.Tensor, num_classes: int, cfg:
     """Train a linear classifier on fixed features with the optimiser, schedule, label smoothing
     and seed semantics of :func:`askshift.nn.train.fit` and its :func:`~askshift.nn.train.optimizer_step`
     (on the CPU, one thread: tiny matmuls are fastest that way and immune to CPU contention).
-    Returns ``(weight, bias, history)``."""
+    Returns ``(weight, bias, history)``. Image augmentation cannot apply to features computed
+    once, so a config that asks for it is refused rather than ignored."""
+    if cfg.random_crop or cfg.random_flip:
+        raise ValueError(f"linear probe: random_crop={cfg.random_crop}, random_flip={cfg.random_flip}; "
+                         "the probe trains on features of the frozen backbone computed once, so it "
+                         "cannot augment images (set both off)")
     feats = torch.as_tensor(feats, dtype=torch.float32)
     labels = torch.as_tensor(labels, dtype=torch.int64)
     n, f = feats.shape

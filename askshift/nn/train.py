@@ -10,6 +10,8 @@ Data: ``(images, labels)`` with images uint8 ``(N, H, W, C)`` and labels int ``(
 torch. Whole datasets stay in memory; an epoch is a seeded permutation of indices split into
 ``ceil(N / batch_size)`` batches of near-equal size (never a tiny last batch), and each batch is
 converted to normalised float NCHW on the fly (:func:`askshift.nn.models.to_input`). No DataLoader.
+Augmentation (``random_crop``, ``random_flip``) is drawn per example from ``(seed, epoch, index)``
+(:mod:`askshift.nn.augment`), so it does not depend on how the examples are batched.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from askshift.nn import models as M
+from askshift.nn.augment import augment, example_uniforms
 from askshift.nn.config import AMPS, DEVICES, RESUME_FREE, TrainConfig
 
 CKPT_FORMAT = "askshift.train/1"
@@ -44,8 +47,19 @@ class StopTraining(Exception):
 # --------------------------------------------------------------------------------------------
 # Devices, determinism
 # --------------------------------------------------------------------------------------------
+def distributed() -> tuple[int, int]:
+    """``(rank, world size)`` of the torch.distributed process group this process belongs to
+    (``torchrun``, or :func:`askshift.nn.distributed.fit_spawned`); ``(0, 1)`` outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def select_device(spec: str = "auto") -> torch.device:
-    """``auto`` -> cuda when available, else cpu. ``cuda`` without a GPU is an error."""
+    """``auto`` -> cuda when available, else cpu. ``cuda`` without a GPU is an error. In a
+    process group each process takes the GPU of its local rank (``LOCAL_RANK``, as torchrun sets)."""
     if spec not in DEVICES:
         raise ValueError(f"device={spec!r} is not valid; choose one of {DEVICES}")
     if spec == "auto":
@@ -55,6 +69,10 @@ def select_device(spec: str = "auto") -> torch.device:
             raise RuntimeError("device='cuda' but no CUDA GPU is available; use device=auto|cpu")
         # deterministic cuBLAS (only effective before the first cuBLAS call of the process)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if distributed()[1] > 1:
+            local = int(os.environ.get("LOCAL_RANK", distributed()[0] % torch.cuda.device_count()))
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
     return torch.device(spec)
 
 
@@ -224,25 +242,6 @@ def _check_sample_weight(sample_weight, n: int) -> torch.Tensor:
     return w.to(torch.float32)
 
 
-def augment(x: torch.Tensor, crop: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
-    """Random crop after zero padding by ``crop`` pixels and/or horizontal flip, on a uint8
-    NHWC batch; randomness from ``gen`` (CPU) so that it is seeded and resumable."""
-    n, h, w, c = x.shape
-    if crop:
-        padded = x.new_zeros((n, h + 2 * crop, w + 2 * crop, c))
-        padded[:, crop:crop + h, crop:crop + w] = x
-        dy = torch.randint(0, 2 * crop + 1, (n,), generator=gen).to(x.device)
-        dx = torch.randint(0, 2 * crop + 1, (n,), generator=gen).to(x.device)
-        rows = dy[:, None] + torch.arange(h, device=x.device)
-        cols = dx[:, None] + torch.arange(w, device=x.device)
-        x = padded[torch.arange(n, device=x.device)[:, None, None], rows[:, :, None],
-                   cols[:, None, :]]
-    if flip:
-        m = (torch.rand(n, generator=gen) < 0.5).to(x.device)
-        x = torch.where(m[:, None, None, None], x.flip(2), x)
-    return x
-
-
 def _prepare(xb: torch.Tensor, mean, std, device: torch.device, channels_last: bool,
              size: tuple[int | None, str] = (None, "bilinear")):
     """uint8 NHWC batch -> the model's input: normalised, resized to its side (``size``:
@@ -330,6 +329,12 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
       checkpoint made with other weights is not resumed.
     - ``on_epoch_end(epoch, record)``: called after the checkpoint of the epoch is written;
       raise :class:`StopTraining` to stop early (resumable).
+    - In a torch.distributed process group (DDP; :mod:`askshift.nn.distributed`) every process
+      holds the data and runs fit: each global batch of the serial run is cut into one shard per
+      process, the loss is scaled so that the averaged gradient is the serial batch's, augmentation
+      is per example (the same crops as serially), batch norm is synchronised on CUDA
+      (SyncBatchNorm; per process on CPU, where torch has no synchronised one), and only rank 0
+      writes checkpoints, snapshots and curves. A checkpoint resumes only with its world size.
     """
     cfg = cfg or TrainConfig()
     save_epochs = sorted({int(e) for e in save_epochs})
@@ -344,6 +349,12 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     val_t = as_tensors(val, "val") if val is not None else None
     n = len(x_tr)
     spe = steps_per_epoch(n, cfg.batch_size)
+    rank, world = distributed()
+    if world > 1 and n // spe < 2 * world:    # batch norm needs two examples in every shard
+        raise ValueError(f"batches of {n // spe} examples cannot be cut into {world} shards of at "
+                         f"least 2 (batch_size={cfg.batch_size}, {n} training examples)")
+    writer = rank == 0                        # the one process that writes files and curves
+    live = live if writer else None
     mean, std = M.normalization(model)
     size = M.input_size(model)
     fp = fingerprint(x_tr, y_tr)
@@ -353,11 +364,12 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
         fp = hashlib.sha1((fp + "|w:").encode() + w_tr.numpy().tobytes()).hexdigest()
 
     with _run_settings(cfg, device):
-        seed_everything(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)       # permutations + augmentation
+        seed_everything(cfg.seed + 1_000_003 * rank)   # dropout differs per process, not per run
+        gen = torch.Generator().manual_seed(cfg.seed)       # the epochs' permutations (all ranks)
         model.to(device)
         model.to(memory_format=torch.channels_last if channels_last
                  else torch.contiguous_format)
+        net = _ddp(model, device) if world > 1 else model   # what the loop calls forward on
         if device.type == "cuda" and x_tr.numel() < 2**31:   # keep the uint8 data on the GPU
             x_tr, y_tr = x_tr.to(device), y_tr.to(device)
         if w_tr is not None:
@@ -380,6 +392,9 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
             if ck["data"] != fp:
                 raise ValueError(f"cannot resume {checkpoint_path(ckpt_dir)}: it was trained "
                                  "on other data")
+            if ck.get("world_size", 1) != world and int(ck["epoch"]) < cfg.epochs:
+                raise ValueError(f"cannot resume {checkpoint_path(ckpt_dir)}: it was trained by "
+                                 f"{ck.get('world_size', 1)} processes, this run has {world}")
             model.load_state_dict(ck["model"]["state_dict"])
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
@@ -387,7 +402,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                 scaler.load_state_dict(ck["scaler"])
             _set_rng_state(ck["rng"], gen)
             history, start = list(ck["history"]), int(ck["epoch"])
-        elif 0 in save_epochs:
+        elif 0 in save_epochs and writer:
             M.atomic_torch_save(_payload(model), snapshot_path(ckpt_dir, 0))
 
         def recorded(epoch: int) -> bool:     # validated and logged (the weights ignore it)
@@ -408,27 +423,40 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
             bar = tqdm(torch.tensor_split(perm, spe), desc=f"epoch {epoch}/{cfg.epochs}",
                        disable=disable, leave=False, dynamic_ncols=True)
             for i, idx in enumerate(bar):
+                n_batch = len(idx)
+                if world > 1:
+                    idx = torch.tensor_split(idx, world)[rank]
+                cpu_idx = idx
                 if x_tr.device != idx.device:
                     idx = idx.to(x_tr.device, non_blocking=True)
                 xb, yb = x_tr[idx], y_tr[idx]
-                if cfg.random_crop or cfg.random_flip:
-                    xb = augment(xb, cfg.random_crop, cfg.random_flip, gen)
+                if cfg.random_crop or cfg.random_flip:   # per example: (seed, epoch, index)
+                    xb = augment(xb, cfg.random_crop, cfg.random_flip,
+                                 example_uniforms(cfg.seed, epoch, cpu_idx))
                 x = _prepare(xb, mean, std, device, channels_last, size)
                 yb = yb.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=dtype or torch.float32,
                                     enabled=dtype is not None):
-                    logits = model(x)
-                if w_tr is None:
+                    logits = net(x)
+                if world > 1:   # DDP averages the processes' gradients: sum / serial batch * world
+                    per = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing,
+                                          reduction="none")
+                    if w_tr is not None:
+                        per = per * w_tr[idx].to(device)
+                    loss = per.sum() * (world / n_batch)
+                elif w_tr is None:
                     loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
                 else:
                     loss = (F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing,
                                             reduction="none") * w_tr[idx].to(device)).mean()
-                lr_used = optimizer_step(loss, model, opt, sched, cfg.grad_clip, scaler)
-                loss_sum += loss.detach() * len(idx)
+                lr_used = optimizer_step(loss, net, opt, sched, cfg.grad_clip, scaler)
+                loss_sum += loss.detach() * (n_batch / world if world > 1 else len(idx))
                 correct += (logits.detach().argmax(1) == yb).sum()
                 if not bar.disable and (i % 20 == 0 or i == spe - 1):
                     bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_used:.3g}")
             bar.close()
+            if world > 1:                               # the epoch's totals over all processes
+                loss_sum, correct = _all_reduce_sum(loss_sum), _all_reduce_sum(correct)
             rec: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / n,
                                    "train_acc": int(correct) / n, "lr": float(lr_used)}
             if val_t is not None and recorded(epoch):
@@ -439,18 +467,21 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                 rec["val_acc"] = float((logits_v.argmax(1) == yv).float().mean())
             rec["time"] = time.perf_counter() - t0
             if epoch in save_epochs:
-                rec["snapshot"] = str(M.atomic_torch_save(_payload(model),
-                                                          snapshot_path(ckpt_dir, epoch)))
+                path = snapshot_path(ckpt_dir, epoch)
+                rec["snapshot"] = str(M.atomic_torch_save(_payload(model), path) if writer else path)
             history.append(rec)
-            if ckpt_dir is not None and (epoch % cfg.checkpoint_every == 0
-                                         or epoch == cfg.epochs):
+            if writer and ckpt_dir is not None and (epoch % cfg.checkpoint_every == 0
+                                                    or epoch == cfg.epochs):
                 M.atomic_torch_save({
                     "format": CKPT_FORMAT, "epoch": epoch, "config": cfg.to_dict(), "data": fp,
+                    "world_size": world,
                     "model": _payload(model), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(),
                     "scaler": scaler.state_dict() if scaler is not None else None,
                     "rng": _rng_state(gen), "history": history,
                 }, checkpoint_path(ckpt_dir))
+            if world > 1:
+                _barrier()                              # nobody runs ahead of rank 0's files
             if live is not None and recorded(epoch):
                 _log_live(live, rec)
             if on_epoch_end is not None:
@@ -459,6 +490,29 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                 except StopTraining:
                     break
     return history
+
+
+def _ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model wrapped for DDP (synchronised batch norm on CUDA; converted in place)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    import torch.distributed as dist
+
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    dist.barrier()
 
 
 def _log_live(live, rec: dict[str, Any]) -> None:

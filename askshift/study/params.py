@@ -163,8 +163,10 @@ METRICS = ("accuracy", "balanced_accuracy", "worst_group_accuracy")
 TRIANGULAR_PEAK_EPOCH = TrainConfig.peak_epoch
 
 
-def train_schema() -> dict:
-    """Hyper-parameters of one training recipe (see askshift.nn.config.TrainConfig)."""
+def train_schema(images: bool = True) -> dict:
+    """Hyper-parameters of one training recipe (see askshift.nn.config.TrainConfig); ``images``:
+    the recipe trains on images and may augment them (a linear probe trains on features)."""
+    augmentation = {"random_crop": Int(0, 64), "random_flip": Bool()} if images else {}
     return {
         "epochs": Int(1, 10_000),
         "batch_size": Int(2, 65536),  # batch norm needs two examples per batch
@@ -175,6 +177,7 @@ def train_schema() -> dict:
         "warmup_epochs": Float(0.0, 10_000.0),
         "label_smoothing": Float(0.0, 0.99),
         "grad_clip": Float(0.0, 1e6),
+        **augmentation,
     }
 
 
@@ -237,7 +240,7 @@ SCHEMA: dict = {
         "lr_grid": ListOf(Float(0.001, 1000.0), min_len=1, unique=True),
         "min_steps": Int(0, 1_000_000),
         "train": train_schema(),
-        "lp": train_schema(),
+        "lp": train_schema(images=False),
     },
     "evaluate": {"batch_size": Int(1, 65536), "min_group_size": Int(1, 100_000)},
     "robustness": {
@@ -516,9 +519,12 @@ def _size_checks(p: dict) -> None:
 
 
 def _check_arch(key: str, arch: str, kwargs: dict) -> None:
-    """``<key>.arch`` is a timm architecture that takes ``<key>.kwargs``."""
+    """``<key>.arch`` is a timm architecture that takes ``<key>.kwargs`` (the project's own
+    architectures, e.g. askshift_resnet9, are registered with timm on import)."""
     import timm
     import torch
+
+    from askshift.nn import fast_resnet  # noqa: F401
 
     if not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=1, cutoff=0.8)
