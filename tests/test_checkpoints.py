@@ -31,7 +31,7 @@ def test_checkpoint_dir_keys_recipe_data_and_init(tmp_path):
 def test_train_config_caps_validations_and_checkpoints_per_run():
     section = {"epochs": 3, "batch_size": 8, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0,
                "schedule": "cosine", "warmup_epochs": 0.0, "label_smoothing": 0.0, "grad_clip": 0.0}
-    compute = {"device": "cpu", "amp": "off", "threads": 1}
+    compute = {"device": "cpu", "amp": "off", "threads": 1, "ddp": 1}
     short = stagekit.train_config(section, compute, seed=0)
     assert (short.eval_every, short.checkpoint_every) == (1, 1)      # short runs: every epoch
     long = stagekit.train_config(section, compute, seed=0, epochs=100)   # a 200-image set, 200 steps
@@ -66,6 +66,7 @@ def test_every_key_of_a_train_section_reaches_the_run():
                "schedule": "triangular", "warmup_epochs": 0.5, "label_smoothing": 0.2, "grad_clip": 1.0,
                "random_crop": 4, "random_flip": True}
     assert set(section) == set(train_schema())
-    tcfg = stagekit.train_config(section, {"device": "cpu", "amp": "off", "threads": 1}, seed=5)
+    tcfg = stagekit.train_config(section, {"device": "cpu", "amp": "off", "threads": 1, "ddp": 2}, seed=5)
+    assert tcfg.ddp == 2                                              # compute.ddp reaches the run
     assert {k: getattr(tcfg, k) for k in section} == section
     assert set(train_schema(images=False)) == set(section) - {"random_crop", "random_flip"}

@@ -59,6 +59,7 @@ BAD = [
     ("curate.image_size", 64, "curate.image_size = 64: must be one of: 32"),
     ("curate.debiased.n_images", 205, "curate.debiased.n_images = 205: must be a multiple of the 10 classes"),
     ("curate.debiased.retints", 11, "curate.debiased.retints = 11: expected an integer in [1, 10]"),
+    ("compute.ddp", 0, "compute.ddp = 0: expected an integer in [1, 64]"),
     ("baseline.train.random_flip", "yes", "baseline.train.random_flip = 'yes': expected true or false"),
     ("baseline.train.random_crop", -2, "baseline.train.random_crop = -2: expected an integer in [0, 64]"),
     # the linear probe trains on features computed once: it has no augmentation to set

@@ -52,7 +52,8 @@ class TrainConfig:
     checkpoint_every: int = 1            # epochs between checkpoints (the last one always)
     random_crop: int = 0                 # augmentation: pad by this many pixels + random crop
     random_flip: bool = False            # augmentation: random horizontal flip
-    num_threads: int = 0                 # torch CPU threads during fit, 0 = leave as is
+    num_threads: int = 0                 # torch CPU threads during fit (per process), 0 = leave as is
+    ddp: int = 1                         # processes of one run with torch DDP (one per GPU); 1 = one
     channels_last: bool | None = None    # memory format; None = auto (see channels_last_for)
     deterministic: bool = True           # torch.use_deterministic_algorithms during fit
     progress: bool | None = None         # tqdm bars: None = only on a terminal
@@ -65,7 +66,7 @@ class TrainConfig:
                              ("device", DEVICES), ("amp", AMPS)):
             if getattr(self, key) not in choices:
                 bad(key, f"is not valid; choose one of {choices}")
-        for key in ("epochs", "batch_size", "eval_every", "checkpoint_every"):
+        for key in ("epochs", "batch_size", "eval_every", "checkpoint_every", "ddp"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 bad(key, "must be an integer >= 1")

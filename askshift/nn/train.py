@@ -20,6 +20,7 @@ import hashlib
 import math
 import os
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from askshift.nn import distributed as D
 from askshift.nn import models as M
 from askshift.nn.augment import augment, example_uniforms
 from askshift.nn.config import AMPS, DEVICES, RESUME_FREE, TrainConfig
@@ -47,16 +49,6 @@ class StopTraining(Exception):
 # --------------------------------------------------------------------------------------------
 # Devices, determinism
 # --------------------------------------------------------------------------------------------
-def distributed() -> tuple[int, int]:
-    """``(rank, world size)`` of the torch.distributed process group this process belongs to
-    (``torchrun``, or :func:`askshift.nn.distributed.fit_spawned`); ``(0, 1)`` outside one."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def select_device(spec: str = "auto") -> torch.device:
     """``auto`` -> cuda when available, else cpu. ``cuda`` without a GPU is an error. In a
     process group each process takes the GPU of its local rank (``LOCAL_RANK``, as torchrun sets)."""
@@ -69,8 +61,9 @@ def select_device(spec: str = "auto") -> torch.device:
             raise RuntimeError("device='cuda' but no CUDA GPU is available; use device=auto|cpu")
         # deterministic cuBLAS (only effective before the first cuBLAS call of the process)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        if distributed()[1] > 1:
-            local = int(os.environ.get("LOCAL_RANK", distributed()[0] % torch.cuda.device_count()))
+        rank, world = D.rank_and_size()
+        if world > 1:
+            local = int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count()))
             torch.cuda.set_device(local)
             return torch.device("cuda", local)
     return torch.device(spec)
@@ -342,6 +335,20 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
         raise ValueError(f"save_epochs={save_epochs} must lie in [0, epochs={cfg.epochs}]")
     if save_epochs and ckpt_dir is None:
         raise ValueError("save_epochs needs a ckpt_dir to write the snapshots into")
+    rank, world = D.rank_and_size()
+    if cfg.ddp > 1 and world == 1 and not _finished(ckpt_dir, cfg):   # start the processes
+        if on_epoch_end is not None:
+            raise ValueError(f"ddp={cfg.ddp}: on_epoch_end cannot run in this process while the "
+                             "run trains in others; use ddp=1")
+        if ckpt_dir is None:      # the weights come back through a checkpoint
+            with tempfile.TemporaryDirectory(prefix="askshift-ddp-run-") as tmp:
+                return fit(model, train, val, cfg, tmp, live, None, save_epochs, sample_weight)
+        D.spawn(fit, cfg.ddp, select_device(cfg.device).type == "cuda", model, train, val, cfg,
+                ckpt_dir=ckpt_dir, save_epochs=save_epochs, sample_weight=sample_weight)
+        # then on here: the finished checkpoint gives the weights, the history and the curves
+    if world > 1 and world != cfg.ddp:
+        raise ValueError(f"ddp={cfg.ddp} but this process group has {world} processes: set the "
+                         "config's ddp to the group's size (it is part of the run's identity)")
     device = select_device(cfg.device)
     dtype = amp_dtype(cfg.amp, device)
     channels_last = channels_last_for(device, cfg.channels_last)
@@ -349,7 +356,6 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     val_t = as_tensors(val, "val") if val is not None else None
     n = len(x_tr)
     spe = steps_per_epoch(n, cfg.batch_size)
-    rank, world = distributed()
     if world > 1 and n // spe < 2 * world:    # batch norm needs two examples in every shard
         raise ValueError(f"batches of {n // spe} examples cannot be cut into {world} shards of at "
                          f"least 2 (batch_size={cfg.batch_size}, {n} training examples)")
@@ -369,7 +375,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
         model.to(device)
         model.to(memory_format=torch.channels_last if channels_last
                  else torch.contiguous_format)
-        net = _ddp(model, device) if world > 1 else model   # what the loop calls forward on
+        net = D.wrap(model, device) if world > 1 else model   # what the loop calls forward on
         if device.type == "cuda" and x_tr.numel() < 2**31:   # keep the uint8 data on the GPU
             x_tr, y_tr = x_tr.to(device), y_tr.to(device)
         if w_tr is not None:
@@ -456,7 +462,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                     bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_used:.3g}")
             bar.close()
             if world > 1:                               # the epoch's totals over all processes
-                loss_sum, correct = _all_reduce_sum(loss_sum), _all_reduce_sum(correct)
+                loss_sum, correct = D.all_reduce_sum(loss_sum), D.all_reduce_sum(correct)
             rec: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / n,
                                    "train_acc": int(correct) / n, "lr": float(lr_used)}
             if val_t is not None and recorded(epoch):
@@ -481,7 +487,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                     "rng": _rng_state(gen), "history": history,
                 }, checkpoint_path(ckpt_dir))
             if world > 1:
-                _barrier()                              # nobody runs ahead of rank 0's files
+                D.barrier()                             # nobody runs ahead of rank 0's files
             if live is not None and recorded(epoch):
                 _log_live(live, rec)
             if on_epoch_end is not None:
@@ -492,27 +498,12 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     return history
 
 
-def _ddp(model: nn.Module, device: torch.device) -> nn.Module:
-    """The model wrapped for DDP (synchronised batch norm on CUDA; converted in place)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    if device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    import torch.distributed as dist
-
-    t = t.clone()
-    dist.all_reduce(t)
-    return t
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    dist.barrier()
+def _finished(ckpt_dir, cfg: TrainConfig) -> bool:
+    """A checkpoint of all ``cfg.epochs`` exists in ``ckpt_dir``."""
+    if not has_checkpoint(ckpt_dir):
+        return False
+    ck = torch.load(checkpoint_path(ckpt_dir), map_location="cpu", weights_only=True)
+    return int(ck.get("epoch", 0)) >= cfg.epochs
 
 
 def _log_live(live, rec: dict[str, Any]) -> None:

@@ -190,6 +190,7 @@ SCHEMA: dict = {
         "device": Choice(DEVICES),
         "amp": Choice(AMPS),
         "threads": Int(0, 256),
+        "ddp": Int(1, 64),
     },
     "curate": {
         "image_size": Choice((32,)),
@@ -558,6 +559,10 @@ def _model_checks(p: dict) -> None:
         if name.split(".", 1)[0] != m["arch"].split(".", 1)[0]:
             raise ParamsError(f"pretrain.weights = {w!r} are weights of {name.split('.', 1)[0]!r} but "
                               f"model.arch = {m['arch']!r}: set model.arch to it")
+    ddp, gpus = p["compute"]["ddp"], torch.cuda.device_count()
+    if ddp > 1 and p["compute"]["device"] != "cpu" and gpus and ddp > gpus:
+        raise ParamsError(f"compute.ddp = {ddp}: one training run would take {ddp} GPUs but this machine has "
+                          f"{gpus}; set compute.ddp to at most {gpus}")
     if p["compute"]["device"] == "cuda" and not torch.cuda.is_available():
         raise ParamsError("compute.device = 'cuda' but this machine has no CUDA GPU: use auto (CUDA when "
                           "present, else the CPU) or cpu")

@@ -46,7 +46,7 @@ def train_config(section, compute, seed: int, n_train: int | None = None, **over
     values.setdefault("checkpoint_every", record_every(values["epochs"], MAX_CHECKPOINTS, n_train,
                                                        values["batch_size"]))
     return TrainConfig(**values, seed=seed, device=compute["device"], amp=compute["amp"],
-                       num_threads=compute["threads"])
+                       num_threads=compute["threads"], ddp=compute["ddp"])
 
 
 def checkpoint_dir(stage: str, run: str, recipe: dict, *, data, init=None) -> Path:
