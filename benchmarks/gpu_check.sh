@@ -4,7 +4,6 @@
 # cifar10 world end to end on its fixture tarball (tests/smoke.py) with compute.device auto
 # (CUDA). Figures go to $OUT (an absolute path; default: gpu-check/) as JSON and logs.
 #   bash benchmarks/gpu_check.sh
-# Not covered yet: one run across several GPUs (DDP; issue 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"

@@ -72,16 +72,29 @@ def test_pipeline_weights_are_refused_before_any_work(workspace):
     assert stages_ran(r.stdout) == {"params"}
 
 
-@pytest.mark.parametrize("mode,stage", [("processes", "baseline"), ("processes", "finetune")])
-def test_fanned_out_runs_are_bitwise_the_serial_ones(workspace, mode, stage):
-    """The 12 baseline runs (or the 12 fine-tunes of the lr grid) spread over 2 worker processes
-    (each pinned to one core) give the serial run's model files byte for byte, trained afresh
-    (their resumable checkpoints removed first). The submitit path runs the same job function in
-    its own processes and is tested on its own (tests/test_fanout.py): here 12 fresh interpreters
-    would cost minutes of CI."""
+FANNED = {   # stage: (its independent runs at smoke scale, the outputs that must not change)
+    "baseline": (12, ["models/baseline"]),
+    "finetune": (12, ["models/finetune"]),
+    # 2 trials x (scratch, pretrained) x (plain, re-weighted); DFR fitted inside each job
+    "interventions": (8, ["models/interventions", "results/interventions/predictions.parquet",
+                          "results/interventions/points.csv", "results/interventions/er.csv"]),
+    # 2 trials x 4 arms + 2 sizes x 2 resamples
+    "debiased": (12, ["results/debiased/points.csv", "results/debiased/arms.csv", "results/debiased/sweep.csv"]),
+}
+
+
+@pytest.mark.parametrize("stage", list(FANNED))
+def test_fanned_out_runs_are_bitwise_the_serial_ones(workspace, stage):
+    """A stage's independent runs (baselines, the fine-tunes of the lr grid, the interventions'
+    arms, the de-biased trials and sweep) spread over 2 worker processes (each pinned to one
+    core) give the serial run's outputs byte for byte, trained afresh (resumable checkpoints
+    removed first). The submitit path runs the same job functions in its own processes and is
+    tested on its own (tests/test_fanout.py): here fresh interpreters per job would cost minutes
+    of CI."""
     ws, _ = workspace
-    serial = lock_outs(ws)[f"models/{stage}"]
+    n, outs = FANNED[stage]
+    serial = {o: lock_outs(ws)[o] for o in outs}
     shutil.rmtree(ws / "models" / "ckpt" / stage, ignore_errors=True)
-    r = dvc(ws, "repro", "-f", "-s", stage, env={"ASKSHIFT_FANOUT": mode, "ASKSHIFT_WORKERS": "2"})
-    assert f"fan-out: 12 runs, {mode}, 2 at once" in r.stdout + r.stderr
-    assert lock_outs(ws)[f"models/{stage}"] == serial
+    r = dvc(ws, "repro", "-f", "-s", stage, env={"ASKSHIFT_FANOUT": "processes", "ASKSHIFT_WORKERS": "2"})
+    assert f"fan-out: {n} runs, processes, 2 at once" in r.stdout + r.stderr
+    assert {o: lock_outs(ws)[o] for o in outs} == serial

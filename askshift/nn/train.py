@@ -22,6 +22,7 @@ import os
 import random
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -193,15 +194,23 @@ def optimizer_step(loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optim
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
+def _tensor(a) -> torch.Tensor:
+    """A tensor viewing ``a`` where possible. Read-only arrays (memory-mapped datasets) are viewed
+    too, without torch's warning: the loop and inference only ever read their inputs."""
+    if torch.is_tensor(a):
+        return a
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(np.ascontiguousarray(a))
+
+
 def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     """``(images, labels)`` -> (uint8 (N,H,W,C) tensor, int64 (N,) tensor), without copies
     where possible."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(f"{name} must be a pair (images, labels)")
     images, labels = data
-    images = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray)
-                             else images)
-    labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
+    images, labels = _tensor(images), _tensor(labels)
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise ValueError(f"{name} images must be uint8 (N, H, W, C), got {images.dtype} "
                          f"{tuple(images.shape)}")
@@ -524,8 +533,7 @@ def _map_batches(model: nn.Module, images, fn, batch_size: int, device, amp: str
                  channels_last: bool | None = None) -> np.ndarray:
     dev = device if isinstance(device, torch.device) else select_device(device)
     dtype = amp_dtype(amp, dev)
-    x_all = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray)
-                            else images)
+    x_all = _tensor(images)
     if x_all.dtype != torch.uint8 or x_all.ndim != 4:
         raise ValueError(f"images must be uint8 (N, H, W, C), got {x_all.dtype} "
                          f"{tuple(x_all.shape)}")

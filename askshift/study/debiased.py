@@ -16,11 +16,13 @@ its shifted set (accuracy, worst-group accuracy, ER against the variant's baseli
 Then the size sweep: curated sets of each size of ``debiased.sizes`` (classes balanced, tint
 independent of the label, ``curate.debiased.retints`` colours per original),
 ``debiased.resamples`` each. The sets are drawn by :mod:`askshift.data.debias` (shared with
-the curate step).
+the curate step). Every model is an independent job, spread as ``ASKSHIFT_FANOUT`` says
+(:mod:`askshift.study.fanout`) with the serial run's results.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +31,9 @@ from askshift.data import debias, store
 from askshift.methods import shifts
 from askshift.methods.er_tables import er_table, pair_frame
 from askshift.methods.metrics import accuracy_points
-from askshift.study import layout
+from askshift.study import fanout, layout
 from askshift.study.config import scratch_model
-from askshift.study.stage import Timer
+from askshift.study.stage import Timer, set_threads
 from askshift.study.arms import predict_frame, train_arm
 from askshift.study.training import train_config
 
@@ -78,17 +80,37 @@ def jobs(cfg, pair: dict, debiased: store.Dataset, reference_train: store.Datase
     return out, sweep_sets
 
 
-def train_job(cfg, job: Job, eval_sets: dict, num_classes: int) -> pd.DataFrame:
+def evaluation_sets(pair: dict) -> dict[str, store.Dataset]:
+    """The variant's reference test split and its in-support shifted set."""
+    ref = store.load(layout.dataset_dir(pair["reference"]))
+    return {pair["reference"]: ref.split("test"), pair["shifted"]: store.load(layout.dataset_dir(pair["shifted"]))}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job with what its worker needs (:mod:`askshift.study.fanout`); the evaluation sets are
+    read from the store by the worker itself."""
+
+    cfg: Any
+    job: Job
+    pair: dict
+    num_classes: int
+
+
+def train_job(task: Task) -> pd.DataFrame:
     """Train one job's model (no per-epoch validation: tiny sets train for many epochs) and
     predict the evaluation sets."""
+    cfg, job = task.cfg, task.job
+    set_threads(cfg)   # the stage's settings, also in a worker process
     s = cfg.finetune if job.kind == "pretrained" else cfg.baseline
     epochs = layout.epochs_for(len(job.data), s.train.batch_size, s.train.epochs, cfg.debiased.min_steps)
     tcfg = train_config({**s.train, "epochs": epochs}, cfg.compute, job.seed, len(job.data))
     arch, arch_kwargs = scratch_model(cfg)
     model, _ = train_arm(job.kind, job.data, None, tcfg, arch=arch, arch_kwargs=arch_kwargs,
-                         num_classes=num_classes, pretrained=layout.PRETRAINED_MODEL, pretrained_arch=cfg.model.arch)
+                         num_classes=task.num_classes, pretrained=layout.PRETRAINED_MODEL,
+                         pretrained_arch=cfg.model.arch)
     print(f"{job.name}: {len(job.data)} images, {epochs} epochs", flush=True)
-    return predict_frame(model, job.name, eval_sets, cfg.evaluate.batch_size, cfg.compute.device)
+    return predict_frame(model, job.name, evaluation_sets(task.pair), cfg.evaluate.batch_size, cfg.compute.device)
 
 
 def reused_arms(variant: str) -> pd.DataFrame:
@@ -106,7 +128,6 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
     pair = next(p for p in layout.read_shift_index().values()
                 if p["reference"] == layout.reference(variant) and p["kind"] == "in-support")
     ref = store.load(layout.dataset_dir(pair["reference"]))
-    eval_sets = {pair["reference"]: ref.split("test"), pair["shifted"]: store.load(layout.dataset_dir(pair["shifted"]))}
     debiased = store.load(layout.dataset_dir(pair["debiased"]))
     plain = store.load(layout.dataset_dir(layout.reference("plain"))).split("train")
     num_classes = int(plain.labels.max()) + 1
@@ -117,8 +138,10 @@ def run(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
     info = [iv.drop_duplicates("model")[["model", "arm", "trial"]]]
     points = [iv[["model", "dataset", "n", "accuracy", "balanced_accuracy", "worst_group_accuracy"]]]
     todo, sweep_sets = jobs(cfg, pair, debiased, ref.split("train"), plain, colours)
-    for job in todo:
-        points.append(accuracy_points(train_job(cfg, job, eval_sets, num_classes), cfg.evaluate.min_group_size))
+    done = fanout.run_all(train_job, [Task(cfg, job, pair, num_classes) for job in todo],
+                          layout.CHECKPOINTS / "fanout" / "debiased")
+    for job, predictions in zip(todo, done):
+        points.append(accuracy_points(predictions, cfg.evaluate.min_group_size))
         info.append(pd.DataFrame([{"model": job.name, "arm": job.arm, "trial": job.trial,
                                    **({"size": job.size} if job.size is not None else {})}]))
     print(f"{len(todo)} models trained ({timer()} s)", flush=True)

@@ -11,14 +11,18 @@ Then: ER and worst-group accuracy per arm with intervals, and the corrected-exam
 
 * :func:`apply_dfr` -- DFR exactly as PAPER.md defines it, folded back into a copy of the model.
 * :func:`compose_shift` -- a shifted set made out-of-support on top of its in-support shift.
-* :func:`run_arms` / :func:`analyse` / :func:`claims` -- the arms, their ER and corrected
-  examples, and the paper's claims as rows of the report's claims table.
+* :func:`run_arms` / :func:`analyse` / :func:`claims` -- the arms (independent jobs, spread as
+  ``ASKSHIFT_FANOUT`` says), their ER and corrected examples, and the paper's claims as rows of
+  the report's claims table.
 * :func:`run` -- all of it for every variant of ``interventions.variants``.
 """
 from __future__ import annotations
 
 import copy
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,9 +38,9 @@ from askshift.methods.interventions import (DEFAULT_CS, corrected_analysis, fit_
 from askshift.methods.metrics import accuracy_points, worst_group_accuracy
 from askshift.nn import models, train
 from askshift.nn.config import TrainConfig
-from askshift.study import layout
+from askshift.study import fanout, layout
 from askshift.study.config import scratch_model
-from askshift.study.stage import Timer
+from askshift.study.stage import Timer, set_threads
 from askshift.study.arms import predict_frame, train_arm
 from askshift.study.training import train_config
 
@@ -90,10 +94,71 @@ def compose_shift(ds: Dataset, how: str, *, pad_pixels: int = 6, pad_value: int 
     return Dataset(images, ds.meta.copy())
 
 
+@dataclass(frozen=True)
+class ArmSetup:
+    """What the arm jobs of one variant share (self-contained for a worker process or a SLURM
+    job: :mod:`askshift.study.fanout`)."""
+
+    train_set: Dataset
+    heldout: Dataset
+    eval_sets: dict
+    arch: str
+    arch_kwargs: dict
+    num_classes: int
+    pretrained: str
+    pretrained_arch: str | None
+    dfr_kwargs: dict
+    batch_size: int
+    device: str
+    prefix: str
+    stage_cfg: Any = None     # the stage's params: its thread settings, also in a worker process
+
+
+@dataclass(frozen=True)
+class ArmJob:
+    """One trained model of an arm (and its DFR twin when it is not re-weighted)."""
+
+    setup: ArmSetup
+    trial: int
+    kind: str
+    reweight: bool
+    cfg: TrainConfig
+
+
+def arm_job(job: ArmJob) -> dict:
+    """Train one job's model, fit DFR on it (arms without re-weighting) and predict the evaluation
+    sets: ``{"models", "rows", "preds", "dfr"}``."""
+    t0, su = time.monotonic(), job.setup
+    if su.stage_cfg is not None:
+        set_threads(su.stage_cfg)
+    arm = f"{job.kind}_rw" if job.reweight else job.kind
+    name = f"{su.prefix}{arm}-t{job.trial}"
+    model, hist = train_arm(job.kind, su.train_set, su.heldout, job.cfg, arch=su.arch, arch_kwargs=su.arch_kwargs,
+                            num_classes=su.num_classes, pretrained=su.pretrained, pretrained_arch=su.pretrained_arch,
+                            sample_weight=group_balanced_weights(su.train_set.groups) if job.reweight else None)
+    named, dfr = [(name, model, arm)], {}
+    print(f"{name}: {len(su.train_set)} images, {job.cfg.epochs} epochs, held-out acc "
+          f"{hist[-1].get('val_acc', float('nan')):.4f} ({time.monotonic() - t0:.1f} s)", flush=True)
+    if not job.reweight:
+        dfr_model, info = apply_dfr(model, su.heldout, seed=job.cfg.seed, batch_size=su.batch_size,
+                                    device=su.device, **su.dfr_kwargs)
+        dname = f"{su.prefix}{job.kind}_dfr-t{job.trial}"
+        dfr[dname] = info
+        named.append((dname, dfr_model, f"{job.kind}_dfr"))
+        print(f"{dname}: C={info['C']:g}, held-out worst-group acc "
+              f"{info['heldout_worst_group_accuracy']:.4f}, fold error {info['fold_error']:.1e}", flush=True)
+    return {"models": {n: m for n, m, _ in named},
+            "rows": [{"model": n, "arm": a, "kind": job.kind, "trial": job.trial, "seed": job.cfg.seed}
+                     for n, _, a in named],
+            "preds": [predict_frame(m, n, su.eval_sets, batch_size=su.batch_size, device=su.device)
+                      for n, m, _ in named],
+            "dfr": dfr}
+
+
 def run_arms(train_set: Dataset, heldout: Dataset, eval_sets: dict[str, Dataset], *, trials: int,
              reweight: bool, configs: dict[tuple[str, int], TrainConfig], arch: str, arch_kwargs: dict,
              num_classes: int, pretrained: str, dfr_kwargs: dict, pretrained_arch: str | None = None, batch_size: int = 1024, device: str = "auto",
-             prefix: str = "", timer=None):
+             prefix: str = "", stage_cfg=None, scratch: Path | None = None):
     """Train and evaluate the arms, ``trials`` times each.
 
     Arms: ``scratch`` and ``pretrained`` (FT of the pre-trained checkpoint); ``<arm>_dfr``: the
@@ -102,37 +167,23 @@ def run_arms(train_set: Dataset, heldout: Dataset, eval_sets: dict[str, Dataset]
     training set. An arm and its ``_rw`` twin share the trial's seed (paired comparison).
     ``configs[(kind, trial)]`` is each run's recipe and seed; ``arch`` / ``arch_kwargs`` the
     scratch arm's model, ``pretrained_arch`` the pre-trained checkpoint's (default ``arch``).
+    The trained models are independent jobs (:func:`arm_job`), spread as ``ASKSHIFT_FANOUT``
+    says (:mod:`askshift.study.fanout`; ``scratch`` holds submitit's logs) with the serial
+    run's results; ``stage_cfg`` gives each job the stage's thread settings.
 
     Returns ``(models, info, predictions, dfr_info)``: models by name, one info row per model
     (model, arm, kind, trial, seed), per-example predictions on ``eval_sets``, and the DFR fit
     details per DFR model.
     """
-    weights = group_balanced_weights(train_set.groups)
-    trained, rows, preds, dfr_info = {}, [], [], {}
-    for trial in range(trials):
-        for kind in ("scratch", "pretrained"):
-            cfg = configs[kind, trial]
-            for rw in ((False, True) if reweight else (False,)):
-                arm = f"{kind}_rw" if rw else kind
-                name = f"{prefix}{arm}-t{trial}"
-                model, hist = train_arm(kind, train_set, heldout, cfg, arch=arch, arch_kwargs=arch_kwargs,
-                                        num_classes=num_classes, pretrained=pretrained, pretrained_arch=pretrained_arch,
-                                        sample_weight=weights if rw else None)
-                named = [(name, model, arm)]
-                print(f"{name}: {len(train_set)} images, {cfg.epochs} epochs, held-out acc "
-                      f"{hist[-1].get('val_acc', float('nan')):.4f} ({timer() if timer else ''} s)", flush=True)
-                if not rw:
-                    dfr_model, info = apply_dfr(model, heldout, seed=cfg.seed, batch_size=batch_size,
-                                                device=device, **dfr_kwargs)
-                    dname = f"{prefix}{kind}_dfr-t{trial}"
-                    dfr_info[dname] = info
-                    named.append((dname, dfr_model, f"{kind}_dfr"))
-                    print(f"{dname}: C={info['C']:g}, held-out worst-group acc "
-                          f"{info['heldout_worst_group_accuracy']:.4f}, fold error {info['fold_error']:.1e}", flush=True)
-                for n, m, a in named:
-                    trained[n] = m
-                    rows.append({"model": n, "arm": a, "kind": kind, "trial": trial, "seed": cfg.seed})
-                    preds.append(predict_frame(m, n, eval_sets, batch_size=batch_size, device=device))
+    setup = ArmSetup(train_set, heldout, eval_sets, arch, arch_kwargs, num_classes, pretrained, pretrained_arch,
+                     dfr_kwargs, batch_size, device, prefix, stage_cfg)
+    jobs = [ArmJob(setup, trial, kind, rw, configs[kind, trial]) for trial in range(trials)
+            for kind in ("scratch", "pretrained") for rw in ((False, True) if reweight else (False,))]
+    done = fanout.run_all(arm_job, jobs, scratch or layout.CHECKPOINTS / "fanout" / "interventions")
+    trained = {n: m for d in done for n, m in d["models"].items()}
+    dfr_info = {n: i for d in done for n, i in d["dfr"].items()}
+    rows = [r for d in done for r in d["rows"]]
+    preds = [p for d in done for p in d["preds"]]
     return trained, pd.DataFrame(rows), pd.concat(preds, ignore_index=True), dfr_info
 
 
@@ -283,8 +334,9 @@ def run(cfg, out_models: Path) -> tuple[dict[str, pd.DataFrame], dict]:
             tr, heldout, sets, trials=iv.trials, reweight=iv.reweight, configs=configs,
             arch=arch, arch_kwargs=arch_kwargs, num_classes=int(ref.meta["label"].max()) + 1,
             pretrained=str(layout.PRETRAINED_MODEL), pretrained_arch=cfg.model.arch, dfr_kwargs={"Cs": list(iv.dfr.Cs), "val_fraction": iv.dfr.val_fraction},
-            batch_size=bs, device=device, prefix=f"{variant}/", timer=timer)
+            batch_size=bs, device=device, prefix=f"{variant}/", stage_cfg=cfg)
         trained.update(models_v)
+        print(f"{variant}: {len(models_v)} arm models ({timer()} s)", flush=True)
         dfr_info.update(dinfo)
         info.insert(1, "variant", variant)
         info_v = pd.concat([base_info, info], ignore_index=True)
