@@ -12,7 +12,10 @@
    resident batch: the ratio is the data path's overhead (goal >= 0.9).
 3. One run across all visible GPUs (``ddp`` = the GPU count, torch DDP through fit): img/s of the
    same recipe against ``ddp=1``, and the scaling efficiency. Skipped with a single GPU.
-4. Fan-out: one worker process per visible GPU (ASKSHIFT_FANOUT=processes), each reporting the
+4. Streamed data: ViT-B/32 at 224 trained through fit() on JPEG files decoded by DataLoader
+   workers (askshift.data.imagesets.ImageFiles, ``workers`` = CPU cores) against the same images
+   held in memory: the ratio says whether decoding keeps the GPU busy (goal >= 0.9).
+5. Fan-out: one worker process per visible GPU (ASKSHIFT_FANOUT=processes), each reporting the
    GPU it was given.
 Prints one line per figure; ``--json`` writes them all.
 """
@@ -132,6 +135,34 @@ def cifar_recipe_figures(device, dry: bool) -> dict:
             "cifar_resnet9_fit_over_bare": round(fit_rate / bare, 3)}
 
 
+def streamed_figures(device, dry: bool, scratch: Path) -> dict:
+    from PIL import Image
+
+    from askshift.data.imagesets import ImageFiles
+
+    n, side, batch = (16, 64, 8) if dry else (1024, 224, 256)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    scratch.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(scratch / f"{i:05d}.jpg")
+        Image.fromarray(img).save(paths[-1], quality=90)
+    files = ImageFiles(tuple(paths), labels, side)
+    decoded = np.stack([files.read(i) for i in range(n)])   # what the workers decode, held in memory
+    workers = os.cpu_count() or 1
+    rates = {}
+    for name, data in (("memory", (decoded, labels)), ("files", files)):
+        model = M.create_model("vit_base_patch32_224", 10, img_size=side, seed=0)
+        cfg = T.TrainConfig(epochs=2, batch_size=batch, lr=0.01, progress=False, device=device.type, seed=0,
+                            random_flip=True, workers=workers)
+        rates[name] = n / T.fit(model, data, None, cfg)[1]["time"]
+    return {"streamed_workers": workers, "streamed_vit_b32_files_img_s": round(rates["files"], 1),
+            "streamed_vit_b32_memory_img_s": round(rates["memory"], 1),
+            "streamed_over_memory": round(rates["files"] / rates["memory"], 3)}
+
+
 def ddp_figures(device, dry: bool) -> dict:
     gpus = torch.cuda.device_count() if device.type == "cuda" else 2   # dry run: 2 gloo processes
     if gpus < 2:
@@ -170,6 +201,7 @@ def main() -> int:
     for name, fn in (("vit", lambda: vit_figures(device, args.dry_run)),
                      ("cifar", lambda: cifar_recipe_figures(device, args.dry_run)),
                      ("ddp", lambda: ddp_figures(device, args.dry_run)),
+                     ("streamed", lambda: streamed_figures(device, args.dry_run, Path("models/ckpt/gpu_check_jpegs"))),
                      ("fanout", lambda: fanout_figures(Path("models/ckpt/fanout/gpu_check")))):
         t = time.perf_counter()
         got = fn()

@@ -165,7 +165,32 @@ def load_image(path: Path, size: int) -> np.ndarray:
         nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
         im = im.resize((nw, nh), Image.BILINEAR)
         left, top = (nw - size) // 2, (nh - size) // 2
-        return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+        return np.array(im.crop((left, top, left + size, top + size)), dtype=np.uint8)   # writable
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Labelled image files as an example source for training and inference
+    (:mod:`askshift.nn.examples`): each file is decoded when it is read, by :func:`load_image`
+    at side ``size``, so a DataLoader's workers decode in parallel and nothing is held in memory."""
+
+    paths: tuple[Path, ...]
+    labels: np.ndarray
+    size: int
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, i: int) -> np.ndarray:
+        try:
+            return load_image(self.paths[i], self.size)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise ImageSetError(f"cannot decode {self.paths[i]} ({type(e).__name__}: {e}); fix or remove it") from None
+
+    def identity(self) -> str:
+        """The files, their sizes and modification times, and the side: a changed file is other data."""
+        stamps = ((str(p), *(lambda st: (st.st_size, st.st_mtime_ns))(p.stat())) for p in self.paths)
+        return f"{self.size}|" + "|".join(f"{p}:{n}:{t}" for p, n, t in stamps)
 
 
 def iter_batches(images: ImageSet, size: int, batch_size: int = 256, workers: int = 2,

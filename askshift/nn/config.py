@@ -18,13 +18,13 @@ AMPS = ("auto", "bf16", "fp16", "off")
 STRATEGY_STEPS = {"ft": (False, True), "lp": (True, False), "lpft": (True, True)}
 
 # Fields that never change the trained weights.
-RESULT_FREE = frozenset({"eval_every", "checkpoint_every", "progress"})
+RESULT_FREE = frozenset({"eval_every", "checkpoint_every", "progress", "workers"})
 # Fields that may differ when fit() resumes a checkpoint. Device, AMP, thread count and memory
 # format do change the floating-point results (1 vs 2 CPU threads give other weights), so the
 # study keys its checkpoint folders by them (askshift.study.training.checkpoint_dir) and never
 # resumes across them; fit() itself allows it for interactive use.
 RESUME_FREE = frozenset({"device", "amp", "eval_every", "checkpoint_every", "progress",
-                          "num_threads", "channels_last"})
+                          "num_threads", "channels_last", "workers"})
 
 
 @dataclass
@@ -54,6 +54,7 @@ class TrainConfig:
     random_flip: bool = False            # augmentation: random horizontal flip
     num_threads: int = 0                 # torch CPU threads during fit (per process), 0 = leave as is
     ddp: int = 1                         # processes of one run with torch DDP (one per GPU); 1 = one
+    workers: int = 0                     # DataLoader processes reading an example source (askshift.nn.examples)
     channels_last: bool | None = None    # memory format; None = auto (see channels_last_for)
     deterministic: bool = True           # torch.use_deterministic_algorithms during fit
     progress: bool | None = None         # tqdm bars: None = only on a terminal
@@ -70,7 +71,7 @@ class TrainConfig:
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 bad(key, "must be an integer >= 1")
-        for key in ("warmup_steps", "random_crop", "num_threads", "seed"):
+        for key in ("warmup_steps", "random_crop", "num_threads", "seed", "workers"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 bad(key, "must be an integer >= 0")

@@ -9,7 +9,9 @@ Hyper-parameters: :class:`askshift.nn.config.TrainConfig`.
 Data: ``(images, labels)`` with images uint8 ``(N, H, W, C)`` and labels int ``(N,)``, numpy or
 torch. Whole datasets stay in memory; an epoch is a seeded permutation of indices split into
 ``ceil(N / batch_size)`` batches of near-equal size (never a tiny last batch), and each batch is
-converted to normalised float NCHW on the fly (:func:`askshift.nn.models.to_input`). No DataLoader.
+converted to normalised float NCHW on the fly (:func:`askshift.nn.models.to_input`). Data too big
+for memory come as an example source instead (:mod:`askshift.nn.examples`): the same batches,
+read by a DataLoader with ``workers`` processes.
 Augmentation (``random_crop``, ``random_flip``) is drawn per example from ``(seed, epoch, index)``
 (:mod:`askshift.nn.augment`), so it does not depend on how the examples are batched.
 """
@@ -34,6 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from askshift.nn import distributed as D
+from askshift.nn import examples as EX
 from askshift.nn import models as M
 from askshift.nn.augment import augment, example_uniforms
 from askshift.nn.config import AMPS, DEVICES, RESUME_FREE, TrainConfig
@@ -204,6 +207,13 @@ def _tensor(a) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(a))
 
 
+def _source_labels(source, name: str) -> torch.Tensor:
+    labels = torch.as_tensor(np.asarray(source.labels), dtype=torch.int64)
+    if labels.ndim != 1 or len(labels) != len(source):
+        raise ValueError(f"{name} labels must have shape ({len(source)},), got {tuple(labels.shape)}")
+    return labels
+
+
 def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     """``(images, labels)`` -> (uint8 (N,H,W,C) tensor, int64 (N,) tensor), without copies
     where possible."""
@@ -361,9 +371,11 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     device = select_device(cfg.device)
     dtype = amp_dtype(cfg.amp, device)
     channels_last = channels_last_for(device, cfg.channels_last)
-    x_tr, y_tr = as_tensors(train, "train")
-    val_t = as_tensors(val, "val") if val is not None else None
-    n = len(x_tr)
+    streamed = EX.is_source(train)             # read by a DataLoader, not held in memory
+    x_tr, y_tr = (None, _source_labels(train, "train")) if streamed else as_tensors(train, "train")
+    val_t = None if val is None else (val, _source_labels(val, "val")) if EX.is_source(val) \
+        else as_tensors(val, "val")
+    n = len(y_tr)
     spe = steps_per_epoch(n, cfg.batch_size)
     if world > 1 and n // spe < 2 * world:    # batch norm needs two examples in every shard
         raise ValueError(f"batches of {n // spe} examples cannot be cut into {world} shards of at "
@@ -372,7 +384,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
     live = live if writer else None
     mean, std = M.normalization(model)
     size = M.input_size(model)
-    fp = fingerprint(x_tr, y_tr)
+    fp = EX.fingerprint(train) if streamed else fingerprint(x_tr, y_tr)
     w_tr = None
     if sample_weight is not None:
         w_tr = _check_sample_weight(sample_weight, n)
@@ -385,8 +397,9 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
         model.to(memory_format=torch.channels_last if channels_last
                  else torch.contiguous_format)
         net = D.wrap(model, device) if world > 1 else model   # what the loop calls forward on
-        if device.type == "cuda" and x_tr.numel() < 2**31:   # keep the uint8 data on the GPU
+        if not streamed and device.type == "cuda" and x_tr.numel() < 2**31:   # data on the GPU
             x_tr, y_tr = x_tr.to(device), y_tr.to(device)
+        reader = EX.Reader(train, cfg.workers, device.type == "cuda") if streamed else None
         if w_tr is not None:
             w_tr = w_tr.to(y_tr.device)
         opt = make_optimizer(model, cfg)
@@ -435,16 +448,21 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
             lr_used = opt.param_groups[0]["lr"]
-            bar = tqdm(torch.tensor_split(perm, spe), desc=f"epoch {epoch}/{cfg.epochs}",
-                       disable=disable, leave=False, dynamic_ncols=True)
+            batches = torch.tensor_split(perm, spe)
+            sizes = [len(b) for b in batches]
+            if world > 1:                 # this process's shard of each of the serial batches
+                batches = [torch.tensor_split(b, world)[rank] for b in batches]
+            read = reader.read(batches) if streamed else None
+            bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", disable=disable, leave=False,
+                       dynamic_ncols=True)
             for i, idx in enumerate(bar):
-                n_batch = len(idx)
-                if world > 1:
-                    idx = torch.tensor_split(idx, world)[rank]
-                cpu_idx = idx
-                if x_tr.device != idx.device:
-                    idx = idx.to(x_tr.device, non_blocking=True)
-                xb, yb = x_tr[idx], y_tr[idx]
+                n_batch, cpu_idx = sizes[i], idx
+                if streamed:
+                    xb, yb = next(read), y_tr[idx]
+                else:
+                    if x_tr.device != idx.device:
+                        idx = idx.to(x_tr.device, non_blocking=True)
+                    xb, yb = x_tr[idx], y_tr[idx]
                 if cfg.random_crop or cfg.random_flip:   # per example: (seed, epoch, index)
                     xb = augment(xb, cfg.random_crop, cfg.random_flip,
                                  example_uniforms(cfg.seed, epoch, cpu_idx))
@@ -476,7 +494,7 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                                    "train_acc": int(correct) / n, "lr": float(lr_used)}
             if val_t is not None and recorded(epoch):
                 logits_v = torch.from_numpy(_map_batches(model, val_t[0], lambda m, x: m(x), 512,
-                                                         device, cfg.amp, channels_last))
+                                                         device, cfg.amp, channels_last, cfg.workers))
                 yv = val_t[1]
                 rec["val_loss"] = float(F.cross_entropy(logits_v, yv))
                 rec["val_acc"] = float((logits_v.argmax(1) == yv).float().mean())
@@ -530,13 +548,19 @@ def _log_live(live, rec: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 @torch.inference_mode()
 def _map_batches(model: nn.Module, images, fn, batch_size: int, device, amp: str,
-                 channels_last: bool | None = None) -> np.ndarray:
+                 channels_last: bool | None = None, workers: int = 0) -> np.ndarray:
     dev = device if isinstance(device, torch.device) else select_device(device)
     dtype = amp_dtype(amp, dev)
-    x_all = _tensor(images)
-    if x_all.dtype != torch.uint8 or x_all.ndim != 4:
-        raise ValueError(f"images must be uint8 (N, H, W, C), got {x_all.dtype} "
-                         f"{tuple(x_all.shape)}")
+    starts = range(0, len(images), batch_size)
+    if EX.is_source(images):      # read in order by a DataLoader
+        chunks = EX.Reader(images, workers, dev.type == "cuda").read(
+            [range(s, min(s + batch_size, len(images))) for s in starts])
+    else:
+        x_all = _tensor(images)
+        if x_all.dtype != torch.uint8 or x_all.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, H, W, C), got {x_all.dtype} "
+                             f"{tuple(x_all.shape)}")
+        chunks = (x_all[s:s + batch_size] for s in starts)
     mean, std = M.normalization(model)
     size = M.input_size(model)
     cl = channels_last_for(dev, channels_last)
@@ -544,8 +568,8 @@ def _map_batches(model: nn.Module, images, fn, batch_size: int, device, amp: str
     model.to(dev).eval()
     outs = []
     try:
-        for s in range(0, len(x_all), batch_size):
-            x = _prepare(x_all[s:s + batch_size], mean, std, dev, cl, size)
+        for chunk in chunks:
+            x = _prepare(chunk, mean, std, dev, cl, size)
             with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 outs.append(fn(model, x).float().cpu())
     finally:
@@ -556,13 +580,14 @@ def _map_batches(model: nn.Module, images, fn, batch_size: int, device, amp: str
 
 
 def predict(model: nn.Module, images, batch_size: int = 512, device="auto",
-            amp: str = "auto") -> np.ndarray:
+            amp: str = "auto", workers: int = 0) -> np.ndarray:
     """Logits ``(N, num_classes)`` float32 in eval mode without gradients (model moved to
-    ``device``; its train/eval mode is restored)."""
-    return _map_batches(model, images, lambda m, x: m(x), batch_size, device, amp)
+    ``device``; its train/eval mode is restored). ``images``: uint8 (N, H, W, C), or an example
+    source (:mod:`askshift.nn.examples`) read by ``workers`` processes."""
+    return _map_batches(model, images, lambda m, x: m(x), batch_size, device, amp, workers=workers)
 
 
 def extract_features(model: nn.Module, images, batch_size: int = 512, device="auto",
-                     amp: str = "auto") -> np.ndarray:
+                     amp: str = "auto", workers: int = 0) -> np.ndarray:
     """Pre-logits features ``(N, model.num_features)`` float32 (:func:`askshift.models.features`)."""
-    return _map_batches(model, images, M.features, batch_size, device, amp)
+    return _map_batches(model, images, M.features, batch_size, device, amp, workers=workers)
