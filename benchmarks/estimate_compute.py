@@ -78,7 +78,7 @@ def dataset_sizes(p: dict, summary: Path) -> dict[str, dict[str, int]]:
         return np.zeros((len(labels), 32, 32, 3), np.uint8), labels
 
     source = {"train": pool(CIFAR10.source_class_counts), "test": pool(CIFAR10.test_class_counts),
-              "class_names": list(CIFAR10.class_names)}
+              "class_names": list(CIFAR10.class_names), "cifar10_1": pool((200,) * 10)}   # CIFAR-10.1 v6
     roles = cifar10.build_world(source, p["curate"], p["seed"])
     return {layout.dataset_name(role, name): {k: int(v) for k, v in ds.meta["split"].value_counts().items()}
             for (role, name), ds in roles.items()}

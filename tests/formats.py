@@ -69,3 +69,22 @@ def write_cifar10_python(path: Path, per_class_train: int = 100, per_class_test:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_cifar10_1(folder: Path, per_class: int = 20, seed: int = 1) -> dict[str, dict[str, str]]:
+    """CIFAR-10.1 v6's two files as its authors publish them: ``cifar10.1_v6_data.npy`` (uint8
+    (N, 32, 32, 3)) and ``cifar10.1_v6_labels.npy`` (int32 (N,)), ``per_class`` images per class.
+    Returns each file's ``{"sha256", "git_sha1"}`` (the git blob id the real table pins)."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(10), per_class))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {"cifar10.1_v6_data.npy": class_images(y, rng), "cifar10.1_v6_labels.npy": y.astype(np.int32)}
+    out = {}
+    for name, a in arrays.items():
+        np.save(folder / name, a, allow_pickle=False)
+        data = (folder / name).read_bytes()
+        out[name] = {"sha256": hashlib.sha256(data).hexdigest(),
+                     "git_sha1": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+    return out
+

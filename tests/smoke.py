@@ -60,10 +60,12 @@ CIFAR10_SMOKE = {
     "curate.reference.n_val": 200,
     "curate.reference.n_test": 300,
     "curate.mixture.out_of_support_shift": "pad",
-    "split.shifts": ["mixture"],
+    "split.shifts": ["cifar10_1", "mixture"],
     "ask.example": "mixture",
     "pretrain.weights": "file:fixtures/pretrained.pt",
-    "download.local": {"cifar10": "fixtures/cifar-10-python.tar.gz"},
+    "download.local": {"cifar10": "fixtures/cifar-10-python.tar.gz",
+                       "cifar10_1": "fixtures/cifar10.1_v6_data.npy",
+                       "cifar10_1_labels": "fixtures/cifar10.1_v6_labels.npy"},
     # baselines: the fast ResNet-9 (narrow) with its recipe's augmentation
     "baseline.model.arch": "askshift_resnet9",
     "baseline.model.kwargs": {"channels": [8, 16, 32, 64]},
@@ -119,15 +121,21 @@ def make_cifar10_workspace(dest: Path) -> Path:
     import timm
 
     from askshift.io import file_sha256
-    from tests.formats import write_cifar10_python
+    from tests.formats import write_cifar10_1, write_cifar10_python
 
     sha = write_cifar10_python(dest / "fixtures" / "cifar-10-python.tar.gz")
+    c101 = write_cifar10_1(dest / "fixtures")
     table = dest / "data" / "sources.yaml"
     yaml = YAML()
     doc = yaml.load(table.read_text()) if table.exists() else yaml.load((ROOT / "data" / "sources.yaml").read_text())
     for entry in doc["sources"]:
         if entry["name"] == "cifar10":
             entry["files"][0]["sha256"] = sha
+        if entry["name"] in ("cifar10_1", "cifar10_1_labels"):   # pinned as the real table pins them
+            f = entry["files"][0]
+            for kind in ("sha256", "git_sha1"):
+                if kind in f:
+                    f[kind] = c101[f["path"]][kind]
     dest.mkdir(parents=True, exist_ok=True)
     make_workspace(dest, CIFAR10_SMOKE)
     with table.open("w") as f:

@@ -55,7 +55,7 @@ PARAMS = [
     ("baseline.model", {"arch": "resnet18", "kwargs": {}}, "baseline.widths = [1.0, 0.5]: widths other than 1.0 "
      "scale baseline.model.kwargs.channels (a timm ResNet's), which baseline.model.kwargs = {} does not set"),
     ("split.shifts", ["fonts", "font"], "split.shifts[1] = 'font': must be one of: spurious_tint, label_shift, "
-     "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture (did you mean 'fonts'?)"),
+     "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture, cifar10_1 (did you mean 'fonts'?)"),
     ("robustness.confidence", 0.9999, "robustness.confidence = 0.9999: expected a number in [0.5, 0.999]"),
     ("ask.reference", "/nonexistent/ref", "ask.reference = '/nonexistent/ref': no such file or folder (relative "
      "paths start at the repository root; expected an image folder or a CSV / parquet table of image paths)"),
@@ -66,7 +66,7 @@ PARAMS = [
     ("ask.features", "pixel", "ask.features = 'pixel': must be one of: pretrained, pixels, both (did you mean "
      "'pixels'?)"),
     ("ask.example", "mixtures", "ask.example = 'mixtures': must be one of: spurious_tint, label_shift, "
-     "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture (did you mean 'mixture'?)"),
+     "unseen_tint, flip, pad, photo_background, fonts, corpus_fonts, uci_digits, mixture, cifar10_1 (did you mean 'mixture'?)"),
 ]
 
 

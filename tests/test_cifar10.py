@@ -5,6 +5,7 @@ import io
 import os
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from askshift.study import download
 from askshift.study.params import ParamsError
 from tests.test_bad_inputs import check_all
 from askshift.study.stage import InputError, StageFailed
-from tests.formats import CIFAR10_CLASSES, class_images, write_cifar10_python
+from tests.formats import CIFAR10_CLASSES, class_images, write_cifar10_1, write_cifar10_python
 from tests.test_params import base, edit
 
 
@@ -24,6 +25,19 @@ from tests.test_params import base, edit
 def tarball(tmp_path_factory):
     path = tmp_path_factory.mktemp("c10") / "cifar-10-python.tar.gz"
     return path, write_cifar10_python(path, per_class_train=20, per_class_test=10)
+
+
+@pytest.fixture(scope="module")
+def c101(tmp_path_factory):
+    """CIFAR-10.1 v6's two files, 5 images per class: (folder, their hashes)."""
+    folder = tmp_path_factory.mktemp("c101")
+    return folder, write_cifar10_1(folder, per_class=5)
+
+
+def world_source(tarball, c101) -> dict:
+    folder = c101[0]
+    return {**readers.read_cifar10_python(tarball[0]),
+            "cifar10_1": readers.read_cifar10_1(folder / "cifar10.1_v6_data.npy", folder / "cifar10.1_v6_labels.npy")}
 
 
 def _members(path) -> dict:
@@ -89,8 +103,8 @@ CFG = {**base()["curate"], "reference": {"n_train": 100, "n_val": 50, "n_test": 
        "debiased": {"n_images": 40, "retints": 2}}
 
 
-def test_world_splits_official_train_and_test_apart(tarball):
-    source = readers.read_cifar10_python(tarball[0])
+def test_world_splits_official_train_and_test_apart(tarball, c101):
+    source = world_source(tarball, c101)
     world = cifar10.build_world(source, CFG, seed=0)
     expected = ({("reference", v) for v in CIFAR10.variants} | {("shifted", s) for s in CIFAR10.shifts}
                 | {("debiased", v) for v in ("spurious_tint", "label_shift", "plain")})
@@ -109,12 +123,37 @@ def test_world_splits_official_train_and_test_apart(tarball):
     # out-of-support shifts change the test images only; the mixture's membership is known
     assert len(world["shifted", "pad"]) == 60 and not np.array_equal(world["shifted", "pad"].images, test.images)
     assert world["shifted", "mixture"].meta["in_support"].mean() == 0.5
+    # the natural shift: CIFAR-10.1 as published, every image, in the world's order of shifts
+    natural = world["shifted", "cifar10_1"]
+    assert np.array_equal(natural.images, source["cifar10_1"][0]) and np.array_equal(natural.labels, source["cifar10_1"][1])
+    assert set(natural.meta["split"]) == {"test"} and set(natural.meta["source"]) == {"cifar10.1-v6"}
+    assert [n for k, n in world if k == "shifted"] == list(CIFAR10.shifts)
     again = cifar10.build_world(source, CFG, seed=0)
     assert all(np.array_equal(world[k].images, again[k].images) for k in world)
 
 
-def test_world_refuses_other_class_names(tarball):
-    source = readers.read_cifar10_python(tarball[0])
+def test_cifar10_1_reader_checks_what_it_loads(c101, tmp_path):
+    folder, hashes = c101
+    images, labels = readers.read_cifar10_1(folder / "cifar10.1_v6_data.npy", folder / "cifar10.1_v6_labels.npy")
+    assert images.shape == (50, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.dtype == np.int64 and np.bincount(labels).tolist() == [5] * 10
+    assert len(hashes["cifar10.1_v6_data.npy"]["git_sha1"]) == 40
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="objects.npy: not a plain .npy array"):
+        readers.read_cifar10_1(tmp_path / "objects.npy", folder / "cifar10.1_v6_labels.npy")
+    np.save(tmp_path / "float.npy", images.astype(np.float32))
+    with pytest.raises(ValueError, match=r"float.npy: expected uint8 images \(N, 32, 32, 3\)"):
+        readers.read_cifar10_1(tmp_path / "float.npy", folder / "cifar10.1_v6_labels.npy")
+    np.save(tmp_path / "labels.npy", labels[:3])
+    with pytest.raises(ValueError, match="labels.npy: expected 50 integer labels"):
+        readers.read_cifar10_1(folder / "cifar10.1_v6_data.npy", tmp_path / "labels.npy")
+    np.save(tmp_path / "labels11.npy", labels + 10)
+    with pytest.raises(ValueError, match=r"class indices 0..9, got 10..19"):
+        readers.read_cifar10_1(folder / "cifar10.1_v6_data.npy", tmp_path / "labels11.npy")
+
+
+def test_world_refuses_other_class_names(tarball, c101):
+    source = world_source(tarball, c101)
     source["class_names"] = ["a"] * 10
     with pytest.raises(ValueError, match="class names"):
         cifar10.build_world(source, CFG, seed=0)
@@ -133,7 +172,7 @@ def cifar_params() -> dict:
 @pytest.mark.parametrize("key,value,message", [
     ("split.shifts", ["mixture", "fonts"], "split.shifts = ['mixture', 'fonts']: 'fonts' is not a shift of the "
                                            "cifar10 world (world = 'cifar10'); valid: spurious_tint, label_shift, "
-                                           "unseen_tint, flip, pad, mixture"),
+                                           "unseen_tint, flip, pad, cifar10_1, mixture"),
     ("curate.mixture.out_of_support_shift", "photo_background",
      "curate.mixture.out_of_support_shift = 'photo_background': 'photo_background' is not an out-of-support shift "
      "of the cifar10 world"),
@@ -157,22 +196,30 @@ def test_cifar10_params_pass_with_paper_sizes():
 
 
 # ------------------------------------------------------------------ download
-def _table(tmp_path, sha: str):
+def _table(tmp_path, sha: str, c101=None):
     doc = YAML(typ="safe").load(open("data/sources.yaml"))
     for entry in doc["sources"]:
         if entry["name"] == "cifar10":
             entry["files"][0]["sha256"] = sha
+        if c101 is not None and entry["name"] in ("cifar10_1", "cifar10_1_labels"):
+            f = entry["files"][0]
+            f.update({k: v for k, v in c101[1][f["path"]].items() if k in f})
     path = tmp_path / "sources.yaml"
     YAML().dump(doc, path)
     return path
 
 
-def test_download_fetches_the_worlds_sources_from_a_local_copy(tarball, tmp_path):
+def test_download_fetches_the_worlds_sources_from_a_local_copy(tarball, c101, tmp_path):
     path, sha = tarball
-    line = download.run(_table(tmp_path, sha), tmp_path / "raw", world="cifar10", local={"cifar10": str(path)})
-    assert "1 sources" in line
-    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["MANIFEST.json", "cifar10"]
+    local = {"cifar10": str(path), "cifar10_1": str(c101[0] / "cifar10.1_v6_data.npy"),
+             "cifar10_1_labels": str(c101[0] / "cifar10.1_v6_labels.npy")}
+    line = download.run(_table(tmp_path, sha, c101), tmp_path / "raw", world="cifar10", local=local)
+    assert "3 sources" in line
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["MANIFEST.json", "cifar10", "cifar10_1",
+                                                                     "cifar10_1_labels"]
     assert (tmp_path / "raw/cifar10/cifar-10-python.tar.gz").read_bytes() == path.read_bytes()
+    # the data file is checked by its git blob id, as the real table pins it
+    assert (tmp_path / "raw/cifar10_1/cifar10.1_v6_data.npy").read_bytes() == Path(local["cifar10_1"]).read_bytes()
 
 
 def test_download_local_copy_must_match_the_pinned_hash(tarball, tmp_path):

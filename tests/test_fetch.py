@@ -241,10 +241,32 @@ def test_url_hash_mismatch_names_both_hashes_and_keeps_good_copy(server, raw):
         fetch_source(bad, raw, force=True)
     msg = str(e.value)
     assert "source 'demo'" in msg and "hash mismatch for askshift_fixture/data/b.txt" in msg
-    assert f"expected {wrong}" in msg and f"got {sha(PAYLOAD['b.txt'])}" in msg
+    assert f"expected sha256 {wrong}" in msg and f"got {sha(PAYLOAD['b.txt'])}" in msg
     assert "kind: local" in msg and "pin" in msg
     assert e.value.source == "demo"
     assert_nothing_left(raw, previous=before)
+
+
+def git_blob(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_a_file_pinned_by_its_git_blob_id(server, raw):
+    # the id `git ls-tree` prints for a file of an official repository that publishes no sha256
+    data = PAYLOAD["a.bin"]
+    url = server.add("/repo/raw/0123abc/datasets/a.npy", data)
+    src = make_source(kind="url", url=url, files=[{"path": "a.npy", "git_sha1": git_blob(data)}])
+    r = fetch_source(src, raw)
+    assert (raw / "demo" / "a.npy").read_bytes() == data
+    assert r.files["a.npy"].git_sha1 == git_blob(data) and r.files["a.npy"].sha256 == sha(data)
+    assert fetch_source(src, raw).status == "up-to-date"           # checked again by its blob id
+    (raw / "demo" / "a.npy").write_bytes(data[:-1] + b"x")
+    assert check_raw(src, raw) is None                              # a changed copy is not up to date
+    wrong = make_source(kind="url", url=url, files=[{"path": "a.npy", "git_sha1": "0" * 40}])
+    with pytest.raises(SourceError, match=f"expected git blob {'0' * 40}, got {git_blob(data)}"):
+        fetch_source(wrong, raw, force=True)
+    with pytest.raises(SourceError, match="key 'git_sha1' for 'a.npy' must be 40 lowercase hex digits"):
+        make_source(kind="url", url=url, files=[{"path": "a.npy", "git_sha1": "abc"}])
 
 
 def test_url_truncated_body_is_an_error_not_a_short_file(server, raw):
@@ -560,7 +582,7 @@ def test_deb_hash_mismatch_keeps_good_copy(apt_env, raw):
     fetch_source(deb_source(), raw, env=apt_env)
     with pytest.raises(SourceError) as e:
         fetch_source(deb_source(**{"a.bin": "f" * 64}), raw, env=apt_env, force=True)
-    assert f"expected {'f' * 64}, got {sha(PAYLOAD['a.bin'])}" in str(e.value)
+    assert f"expected sha256 {'f' * 64}, got {sha(PAYLOAD['a.bin'])}" in str(e.value)
     assert_nothing_left(raw, previous=PAYLOAD)
 
 

@@ -27,7 +27,8 @@ def test_repro_runs_the_cifar10_world(workspace):
     assert stages_ran(out) == ALL_STAGES
     assert "pretrain: {'weights': 'file:fixtures/pretrained.pt'" in out
     manifest = read_json(ws, "data/raw/MANIFEST.json")
-    assert [s["name"] for s in manifest["sources"]] == ["cifar10"]   # the digits sources are not fetched
+    # the digits sources are not fetched; CIFAR-10.1 is, its data file checked by its git blob id
+    assert [s["name"] for s in manifest["sources"]] == ["cifar10", "cifar10_1", "cifar10_1_labels"]
     summary = read_json(ws, "data/curated/summary.json")
     assert summary["ref_plain"]["per_split"] == {"test": 300, "train": 600, "val": 200}
     assert set(summary["ref_plain"]["per_class"]) == set(CIFAR10.class_names)
@@ -52,7 +53,9 @@ def test_cifar10_stages_read_only_their_declared_deps(workspace):
     # a `download.local` copy is no DVC dep: its pinned sha256 (data/sources.yaml, a dep) fixes its
     # content; a local weights file neither: pretrain.weights_sha256 (a param) fixes it, checked by
     # the params stage and again by pretrain before it loads the file
-    check_declared_reads(workspace[0], also={"download": ["fixtures/cifar-10-python.tar.gz"],
+    check_declared_reads(workspace[0], also={"download": ["fixtures/cifar-10-python.tar.gz",
+                                                          "fixtures/cifar10.1_v6_data.npy",
+                                                          "fixtures/cifar10.1_v6_labels.npy"],
                                              "params": ["fixtures/pretrained.pt"],
                                              "pretrain": ["fixtures/pretrained.pt"]})
 

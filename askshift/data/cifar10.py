@@ -2,8 +2,9 @@
 
 The reference's train and val splits are a stratified, seeded draw from the 50,000 official
 training images and its test split one from the 10,000 official test images (so no test image
-was ever a training image, as in the paper). Every shift, the mixture and the de-biased sets are
-built from it by :mod:`askshift.data.synthetic`, the same code as the digits world's. This world
+was ever a training image, as in the paper). Every synthetic shift, the mixture and the de-biased
+sets are built from it by :mod:`askshift.data.synthetic`, the same code as the digits world's;
+the natural shift is CIFAR-10.1 v6 as published. This world
 has no pre-training corpus: the pre-trained model comes from ``pretrain.weights`` (the paper's
 timm checkpoints, or a file).
 """
@@ -46,6 +47,16 @@ def build_reference(source: dict, cfg: dict, seed: int) -> Dataset:
 
 
 def build_world(source: dict, cfg: dict, seed: int) -> dict[Role, Dataset]:
-    """Every dataset of the cifar10 world, keyed by role (see :mod:`askshift.data.synthetic`)."""
+    """Every dataset of the cifar10 world, keyed by role (see :mod:`askshift.data.synthetic`):
+    the synthetic shifts and, before the mixture, the natural shift CIFAR-10.1 (all its images)."""
     plain = build_reference(source, cfg, seed)
-    return synthetic.build_shifts(plain, cfg, seed, CIFAR10.num_classes, CIFAR10.out_of_support_transforms)
+    built = synthetic.build_shifts(plain, cfg, seed, CIFAR10.num_classes, CIFAR10.out_of_support_transforms)
+    images, labels = source["cifar10_1"]
+    natural = Dataset(images, synthetic.table(labels, "test", "cifar10.1-v6", CIFAR10.class_names,
+                                              source_index=np.arange(len(labels))))
+    out: dict[Role, Dataset] = {}
+    for key, ds in built.items():   # the world's order: the natural shift before the mixture
+        if key == ("shifted", "mixture"):
+            out[("shifted", "cifar10_1")] = natural
+        out[key] = ds
+    return out

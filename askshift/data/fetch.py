@@ -15,7 +15,8 @@ local     a file or folder on disk                                     ``archive
 The clients keep their own configuration: pip's (``PIP_INDEX_URL``, pip.conf), npm's
 (``npm_config_registry``, .npmrc) and apt's (sources.list, ``APT_CONFIG``), so a mirror is
 chosen there, not here. Only the listed payload files are kept; each is stored as
-``data/raw/<name>/<basename of its member path>`` after its sha256 has been checked.
+``data/raw/<name>/<basename of its member path>`` after its sha256 has been checked (or its git
+blob id, for a file whose official copy lives in a git repository that publishes no sha256).
 
 Writes are atomic: everything happens in ``data/raw/.tmp-<name>-XXXX/`` and only a fully
 verified payload folder is renamed to ``data/raw/<name>``. On any failure the staging folder is
@@ -73,11 +74,13 @@ PIN_COMMAND = "python -m askshift.data.fetch pin data/sources.yaml"
 
 @dataclass(frozen=True)
 class FileRecord:
-    """A payload file as found: its member path in the container, sha256 and size."""
+    """A payload file as found: its member path in the container, sha256 and size (and its git
+    blob id where the table pins one)."""
 
     member: str
     sha256: str
     bytes: int
+    git_sha1: str | None = None
 
 
 @dataclass
@@ -408,8 +411,11 @@ def _iter_members(source: Source, container: Path, fmt: str, workdir: Path,
         yield _Member(single_name, container.stat().st_size, lambda: open(container, "rb"))
 
 
-def _copy_hash(src: BinaryIO, dest: Path | None) -> tuple[str, int]:
+def _copy_hash(src: BinaryIO, dest: Path | None, git_size: int | None = None) -> tuple[str, int, str | None]:
+    """sha256 and size of the stream (copied to ``dest`` if given); with ``git_size``, also its
+    git blob id, sha1 of ``b"blob <size>\\0" + content`` (None if the stream's size differs)."""
     h, n = hashlib.sha256(), 0
+    g = hashlib.sha1(b"blob %d\0" % git_size) if git_size is not None else None
     out = open(dest, "xb") if dest is not None else None
     try:
         with src:
@@ -421,18 +427,29 @@ def _copy_hash(src: BinaryIO, dest: Path | None) -> tuple[str, int]:
                 if not chunk:
                     break
                 h.update(chunk)
+                if g is not None:
+                    g.update(chunk)
                 n += len(chunk)
                 if out is not None:
                     out.write(chunk)
     finally:
         if out is not None:
             out.close()
-    return h.hexdigest(), n
+    return h.hexdigest(), n, (g.hexdigest() if g is not None and n == git_size else None)
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
+def _hash_file(path: Path, git: bool = False) -> tuple[str, int, str | None]:
     with open(path, "rb") as f:
-        return _copy_hash(f, None)
+        return _copy_hash(f, None, path.stat().st_size if git else None)
+
+
+def _mismatch(spec, record: FileRecord) -> str | None:
+    """How a payload file differs from its pins (sha256 and/or git blob id), or None."""
+    if spec.sha256 is not None and record.sha256 != spec.sha256:
+        return f"hash mismatch for {spec.path}: expected sha256 {spec.sha256}, got {record.sha256}"
+    if spec.git_sha1 is not None and record.git_sha1 != spec.git_sha1:
+        return f"hash mismatch for {spec.path}: expected git blob {spec.git_sha1}, got {record.git_sha1}"
+    return None
 
 
 def _single_name(source: Source, container: Path) -> str:
@@ -470,8 +487,9 @@ def _read_payload(source: Source, container: Path, fmt: str, out_dir: Path | Non
                 src = m.open()
             except _READ_ERRORS as e:
                 raise _ReadError(f"{type(e).__name__}: {e}") from e
-            sha, n = _copy_hash(src, dest)
-            got[m.name] = FileRecord(m.name, sha, n)
+            spec = wanted.get(m.name)
+            sha, n, git = _copy_hash(src, dest, m.size if spec is not None and spec.git_sha1 else None)
+            got[m.name] = FileRecord(m.name, sha, n, git)
     except _ReadError as e:
         raise _fail(source, f"cannot read the downloaded container {container.name} (corrupt or "
                     f"truncated): {e}", ["run again (a transient network problem)", _mirror_hint(source),
@@ -533,7 +551,7 @@ def _obtain(source: Source, dl: Path, *, env: Mapping[str, str], tries: int, bac
 
 
 def _require_hashes(source: Source) -> None:
-    unpinned = [f.path for f in source.files if f.sha256 is None]
+    unpinned = [f.path for f in source.files if f.sha256 is None and f.git_sha1 is None]
     if unpinned or not source.files:
         raise _fail(source, "files without a pinned sha256: " + (", ".join(unpinned) or "(no files listed)"),
                     [f"compute them with `{PIN_COMMAND} {source.name}` and add them to the table"])
@@ -542,7 +560,7 @@ def _require_hashes(source: Source) -> None:
 def check_raw(source: Source, raw_dir: str | Path) -> FetchResult | None:
     """An up-to-date copy in ``raw_dir/<name>`` (exactly the listed files, hashes matching), or None."""
     folder = Path(raw_dir) / source.name
-    if not folder.is_dir() or any(f.sha256 is None for f in source.files):
+    if not folder.is_dir() or any(f.sha256 is None and f.git_sha1 is None for f in source.files):
         return None
     if {p.name for p in folder.iterdir()} != {f.basename for f in source.files}:
         return None
@@ -551,10 +569,10 @@ def check_raw(source: Source, raw_dir: str | Path) -> FetchResult | None:
         p = folder / f.basename
         if not p.is_file():
             return None
-        sha, n = _hash_file(p)
-        if sha != f.sha256:
+        record = FileRecord(f.path, *_hash_file(p, git=f.git_sha1 is not None))
+        if _mismatch(f, record):
             return None
-        records[f.basename] = FileRecord(f.path, sha, n)
+        records[f.basename] = record
     return FetchResult(source, "up-to-date", records)
 
 
@@ -602,8 +620,7 @@ def fetch_source(source: Source, raw_dir: str | Path, *, env: Mapping[str, str] 
         container, fmt = _obtain(source, dl, env=env, tries=tries, backoff=backoff, timeout=timeout,
                                  client_timeout=client_timeout)
         found = _read_payload(source, container, fmt, payload, work, env)
-        mismatches = [f"hash mismatch for {f.path}: expected {f.sha256}, got {found[f.path].sha256}"
-                      for f in source.files if found[f.path].sha256 != f.sha256]
+        mismatches = [m for m in (_mismatch(f, found[f.path]) for f in source.files) if m]
         if mismatches:
             raise _fail(source, f"{len(mismatches)} of {len(source.files)} payload files differ from "
                         f"the pinned sha256", [

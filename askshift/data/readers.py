@@ -188,3 +188,24 @@ def read_cifar10_python(path: Path) -> dict:
                 labels.append(np.asarray(b["labels"], np.int64))
             out[split] = (np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
     return out
+
+
+def read_cifar10_1(data_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10.1 (Recht et al. 2018) as its authors publish it: ``<name>_data.npy``, uint8 (N, 32,
+    32, 3), and ``<name>_labels.npy``, integer class indices in CIFAR-10's order (v6: 2,000 images,
+    200 per class). Loaded with ``allow_pickle=False``: a file that needs pickle is refused."""
+    def load(path: Path) -> np.ndarray:
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise ValueError(f"{path}: not a plain .npy array ({e})") from None
+
+    images, labels = load(Path(data_path)), load(Path(labels_path))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"{data_path}: expected uint8 images (N, 32, 32, 3), got {images.dtype} {images.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(images),):
+        raise ValueError(f"{labels_path}: expected {len(images)} integer labels, got {labels.dtype} {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{labels_path}: labels must be CIFAR-10 class indices 0..9, got {labels.min()}..{labels.max()}")
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+

@@ -50,10 +50,11 @@ _KIND_REQUIRED = {
     "local": ("path",),
 }
 _KIND_OPTIONAL = {"pypi": (), "npm": (), "deb": (), "url": ("archive",), "local": ("archive",)}
-_FILE_KEYS = ("path", "sha256")
+_FILE_KEYS = ("path", "sha256", "git_sha1")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_GIT_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 class SourceError(Exception):
@@ -71,10 +72,13 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One payload file: its member path inside the container and its pinned sha256."""
+    """One payload file: its member path inside the container and its pinned sha256, or its git
+    blob id (``git_sha1``: sha1 of ``b"blob <size>\\0" + content``, what ``git ls-tree`` prints),
+    for a file whose official copy lives in a git repository that publishes no sha256."""
 
     path: str
     sha256: str | None = None
+    git_sha1: str | None = None
 
     @property
     def basename(self) -> str:
@@ -225,16 +229,20 @@ def _parse_entry(entry: Any, index: int, *, require_hashes: bool, errors: list[s
                               f"{seen[base]!r}; every payload file of a source is stored as "
                               f"data/raw/<name>/<file name>, so file names must be unique per source")
             seen[base] = path
-            sha = item.get("sha256")
+            sha, git = item.get("sha256"), item.get("git_sha1")
+            if git is not None and (not isinstance(git, str) or not _GIT_RE.match(git)):
+                errors.append(f"{where}: key 'git_sha1' for {path!r} must be 40 lowercase hex digits (a git "
+                              f"blob id, as `git ls-tree` prints it), got {git!r}")
+                git = None
             if sha is None:
-                if require_hashes:
+                if require_hashes and git is None:
                     errors.append(f"{where}: missing key 'sha256' for {path!r}; run "
                                   f"`python -m askshift.data.fetch pin <table> {name}` to compute it")
             elif not isinstance(sha, str) or not _SHA_RE.match(sha):
                 errors.append(f"{where}: key 'sha256' for {path!r} must be 64 lowercase hex digits, "
                               f"got {sha!r}")
                 sha = None
-            specs.append(FileSpec(path=path, sha256=sha))
+            specs.append(FileSpec(path=path, sha256=sha, git_sha1=git))
 
     if kind in ("url",) and (archive or "none") == "none" and isinstance(files, list) and len(files) > 1:
         errors.append(f"{label}: key 'files': a url source without 'archive' yields exactly one file, "

@@ -107,7 +107,10 @@ CIFAR10 = World(
     name="cifar10",
     class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     variants=SYNTHETIC_VARIANTS,
-    shifts={**SYNTHETIC_SHIFTS, "mixture": Shift("plain", "mixture")},
+    shifts={**SYNTHETIC_SHIFTS,
+            # natural: new test images collected the way CIFAR-10's were (Recht et al. 2018)
+            "cifar10_1": Shift("plain", "natural"),
+            "mixture": Shift("plain", "mixture")},
     group_variants=("spurious_tint", "label_shift"),
     debias_variants=("spurious_tint",),
     # the official python tarball: 5,000 training and 1,000 test images per class
@@ -121,8 +124,9 @@ CIFAR10 = World(
                      "and *label shift* (half of the classes rare).",
         "shifts": "The synthetic shifts of the paper's Sec. 5.1 on CIFAR-10: in-support shifts re-weight what "
                   "the reference already contains; out-of-support shifts change the test images only (a new "
-                  "tint, upside down, a frame); the mixture is half plain test images (in-support) and half "
-                  "out-of-support ones (`curate.mixture.out_of_support_shift`).",
+                  "tint, upside down, a frame); the natural shift CIFAR-10.1 (v6: 2,000 new test images "
+                  "gathered like CIFAR-10's, Recht et al. 2018); the mixture is half plain test images "
+                  "(in-support) and half out-of-support ones (`curate.mixture.out_of_support_shift`).",
         "corpus": "None in this world: the pre-trained model is `pretrain.weights` (the paper's: CLIP or "
                   "AugReg ViT-B/32 through timm), pre-trained elsewhere on data this pipeline does not hold.",
     },

@@ -71,8 +71,33 @@ def prune_checkpoints(stage: str, keep: set[Path]) -> None:
 
 @contextmanager
 def live(directory: str | Path):
-    """A DVCLive logger for one run; dvc.yaml declares its plots, so no dvc.yaml of its own."""
+    """A DVCLive logger for one run; dvc.yaml declares its plots, so no dvc.yaml of its own.
+
+    Its end runs under a lock that one process of the repository holds at a time: DVCLive's
+    ``end()`` removes a signal file that every run of the repository shares by first checking that
+    it exists and then removing it, so two fanned-out runs that ended together raced (a
+    FileNotFoundError in CI, 2026-12-08). The runs themselves are not serialised."""
     from dvclive import Live
 
-    with Live(str(directory), dvcyaml=False, save_dvc_exp=False) as lv:
+    lv = Live(str(directory), dvcyaml=False, save_dvc_exp=False)
+    try:
         yield lv
+    finally:
+        with _one_process_at_a_time(CHECKPOINTS / "dvclive-end.lock"):
+            lv.end()
+
+
+@contextmanager
+def _one_process_at_a_time(lock: Path):
+    try:
+        import fcntl
+    except ImportError:      # not POSIX: no fan-out processes to race with
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
