@@ -43,7 +43,7 @@ from askshift.nn.weights import parse_weights  # noqa: E402
 from askshift.study import budget, layout  # noqa: E402
 from askshift.study.baseline import scaled  # noqa: E402
 from askshift.study.config import scratch_model  # noqa: E402
-from askshift.study.params import CROSS_CHECKS, MACHINE_CHECKS, validate  # noqa: E402
+from askshift.study.params import check_params  # noqa: E402
 
 
 def load(path: str, sets: list[str]) -> dict:
@@ -55,11 +55,7 @@ def load(path: str, sets: list[str]) -> dict:
         for k in parents:
             d = d[k]
         d[last] = YAML(typ="safe", pure=True).load(value)
-    p = validate(raw)
-    for check in CROSS_CHECKS:
-        if check not in MACHINE_CHECKS:
-            check(p)
-    return p
+    return check_params(raw, machine=False)
 
 
 def dataset_sizes(p: dict, summary: Path) -> dict[str, dict[str, int]]:
@@ -91,8 +87,7 @@ def build(p: dict, key: str):
         side = M._pretrained_input(parse_weights(w)[1])[0] if w.startswith("timm:") else M.DEFAULT_IMG_SIZE
         return M.create_model(p["model"]["arch"], 10, img_size=side, seed=0, **(p["model"]["kwargs"] or {})), side
     arch, kwargs = scratch_model(p)
-    width = budget.widths([budget.Work("", key, 0, 0, 0)])[key]
-    return M.create_model(arch, 10, seed=0, **scaled(kwargs, width)), M.DEFAULT_IMG_SIZE
+    return M.create_model(arch, 10, seed=0, **scaled(kwargs, budget.width(key))), M.DEFAULT_IMG_SIZE
 
 
 def measure(model, side: int, batch: int, seconds: float) -> dict:

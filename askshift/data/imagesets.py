@@ -189,8 +189,11 @@ class ImageFiles:
 
     def identity(self) -> str:
         """The files, their sizes and modification times, and the side: a changed file is other data."""
-        stamps = ((str(p), *(lambda st: (st.st_size, st.st_mtime_ns))(p.stat())) for p in self.paths)
-        return f"{self.size}|" + "|".join(f"{p}:{n}:{t}" for p, n, t in stamps)
+        stamps = []
+        for p in self.paths:
+            st = p.stat()
+            stamps.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
+        return f"{self.size}|" + "|".join(stamps)
 
 
 def iter_batches(images: ImageSet, size: int, batch_size: int = 256, workers: int = 2,

@@ -207,11 +207,15 @@ def _tensor(a) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(a))
 
 
+def _labels(labels: torch.Tensor, n: int, name: str) -> torch.Tensor:
+    """``labels`` as int64 after checking that there is one per example."""
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"{name} labels must have shape ({n},), got {tuple(labels.shape)}")
+    return labels.to(torch.int64)
+
+
 def _source_labels(source, name: str) -> torch.Tensor:
-    labels = torch.as_tensor(np.asarray(source.labels), dtype=torch.int64)
-    if labels.ndim != 1 or len(labels) != len(source):
-        raise ValueError(f"{name} labels must have shape ({len(source)},), got {tuple(labels.shape)}")
-    return labels
+    return _labels(_tensor(np.asarray(source.labels)), len(source), name)
 
 
 def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,10 +228,7 @@ def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise ValueError(f"{name} images must be uint8 (N, H, W, C), got {images.dtype} "
                          f"{tuple(images.shape)}")
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"{name} labels must have shape ({len(images)},), got "
-                         f"{tuple(labels.shape)}")
-    return images, labels.to(torch.int64)
+    return images, _labels(labels, len(images), name)
 
 
 def fingerprint(images, labels) -> str:
@@ -471,19 +472,17 @@ def fit(model: nn.Module, train, val=None, cfg: TrainConfig | None = None,
                 with torch.autocast(device.type, dtype=dtype or torch.float32,
                                     enabled=dtype is not None):
                     logits = net(x)
-                if world > 1:   # DDP averages the processes' gradients: sum / serial batch * world
+                if w_tr is None and world == 1:
+                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
+                else:
                     per = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing,
                                           reduction="none")
                     if w_tr is not None:
                         per = per * w_tr[idx].to(device)
-                    loss = per.sum() * (world / n_batch)
-                elif w_tr is None:
-                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
-                else:
-                    loss = (F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing,
-                                            reduction="none") * w_tr[idx].to(device)).mean()
+                    # DDP averages the processes' gradients: the shard's sum / serial batch * world
+                    loss = per.sum() * (world / n_batch) if world > 1 else per.mean()
                 lr_used = optimizer_step(loss, net, opt, sched, cfg.grad_clip, scaler)
-                loss_sum += loss.detach() * (n_batch / world if world > 1 else len(idx))
+                loss_sum += loss.detach() * (n_batch / world)   # this shard's summed loss
                 correct += (logits.detach().argmax(1) == yb).sum()
                 if not bar.disable and (i % 20 == 0 or i == spe - 1):
                     bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_used:.3g}")

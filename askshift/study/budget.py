@@ -142,10 +142,14 @@ def totals(work: list[Work]) -> dict[str, dict[str, int]]:
     return out
 
 
+def width(model: str) -> float:
+    """The channel-width multiplier of a scratch model key (``scratch@w0.5`` -> 0.5)."""
+    return float(model.split("@w")[1]) if "@w" in model else 1.0
+
+
 def widths(work: list[Work]) -> dict[str, float]:
     """{model key: channel-width multiplier} of the scratch models in ``work``."""
-    return {w.model: float(w.model.split("@w")[1]) if "@w" in w.model else 1.0
-            for w in work if w.model.startswith(SCRATCH)}
+    return {w.model: width(w.model) for w in work if w.model.startswith(SCRATCH)}
 
 
 def describe(p: dict) -> dict[str, str]:

@@ -74,14 +74,28 @@ def _lock(path: Path, blocking: bool) -> int | None:
     return fd
 
 
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Run the block while holding an exclusive lock on ``path`` (created if missing): one process
+    of the machine at a time; a no-op where the OS lacks ``fcntl``."""
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _lock(path, blocking=True)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
 def _try_claim(folder: Path, mine: list[int], n: int, label: str) -> tuple[dict[int, int], list[str]]:
     """``n`` of the cores ``mine`` as ``{core: locked descriptor}``, all or none: one claimer at
     a time (``claim.lock``), so two processes never hold part of what each other needs. With
     none: who holds the busy cores (as their holders wrote it), for the waiting message."""
-    guard = _lock(folder / "claim.lock", blocking=True)
     held: dict[int, int] = {}
     busy: list[str] = []
-    try:
+    with exclusive(folder / "claim.lock"):
         for core in mine:
             path = folder / f"core-{core}"
             fd = _lock(path, blocking=False)
@@ -96,8 +110,6 @@ def _try_claim(folder: Path, mine: list[int], n: int, label: str) -> tuple[dict[
         for fd in held.values():
             os.close(fd)
         return {}, busy
-    finally:
-        os.close(guard)
 
 
 def _pin(cores) -> None:

@@ -609,6 +609,16 @@ def validate(raw: Any, schema: dict = SCHEMA, prefix: str = "") -> dict:
     return out
 
 
+def check_params(raw: Any, machine: bool = True) -> dict:
+    """``raw`` params validated and cross-checked (``machine=False``: without the checks against
+    this machine's timm and devices); raises ParamsError naming the key."""
+    params = validate(raw)
+    for check in CROSS_CHECKS:
+        if machine or check not in MACHINE_CHECKS:
+            check(params)
+    return params
+
+
 def load_params(path: str | Path = "params.yaml", machine: bool = True) -> dict:
     """Read, validate and return params; raises ParamsError naming the file and key.
     ``machine=False`` skips the checks against this machine's timm and devices."""
@@ -624,10 +634,6 @@ def load_params(path: str | Path = "params.yaml", machine: bool = True) -> dict:
     except YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
     try:
-        params = validate(raw)
-        for check in CROSS_CHECKS:
-            if machine or check not in MACHINE_CHECKS:
-                check(params)
+        return check_params(raw, machine)
     except ParamsError as e:
         raise ParamsError(f"{path}: {e}") from None
-    return params

@@ -17,6 +17,7 @@ from pathlib import Path
 from askshift.io import file_sha256, short_hash
 from askshift.nn import train
 from askshift.nn.config import TrainConfig
+from askshift.study.cores import exclusive
 from askshift.study.layout import CHECKPOINTS
 
 
@@ -83,21 +84,5 @@ def live(directory: str | Path):
     try:
         yield lv
     finally:
-        with _one_process_at_a_time(CHECKPOINTS / "dvclive-end.lock"):
+        with exclusive(CHECKPOINTS / "dvclive-end.lock"):
             lv.end()
-
-
-@contextmanager
-def _one_process_at_a_time(lock: Path):
-    try:
-        import fcntl
-    except ImportError:      # not POSIX: no fan-out processes to race with
-        yield
-        return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
